@@ -1,0 +1,1 @@
+"""Backbones: tensors to tensors, knowing nothing of betas."""

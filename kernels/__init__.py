@@ -1,0 +1,19 @@
+"""Triton kernels for ddx's hot paths, one file per fused op, with pure-PyTorch references.
+
+Public ops (shapes in each docstring); each file adds its import below when it lands:
+    adagn            GroupNorm + per-sample/per-channel affine (+ SiLU)
+    upfirdn2d        FIR upsample / filter / downsample (official DDGAN semantics)
+    q_sample         coef_start[t] x_start + coef_noise[t] noise
+    q_sample_pairs   DDGAN's (x_t, x_{t+1}) in one pass
+    sample_posterior DDGAN's posterior sample
+    p_mean_variance_learned_range   IDDPM's eps / learned-range p_mean_variance
+    vb_terms_bpd     IDDPM's variational-bound term in bits/dim
+"""
+
+from kernels import reference
+from kernels._checks import INTERPRET
+
+__all__ = [
+    "INTERPRET",
+    "reference",
+]

@@ -1,0 +1,176 @@
+"""Pure-PyTorch references of every fused op in kernels/.
+
+They are the ground truth of the tests and the eager baseline of the benchmarks. Each
+computes in float32 (whatever the input dtype) and returns the input's dtype, with the
+same formulas, in the same order, as the official code (NVlabs/denoising-diffusion-gan,
+openai/improved-diffusion), so that on fp32 inputs they reproduce it bit for bit.
+
+Coefficient tables are 1-D float32 tensors indexed by the per-sample timestep t (int64, (N,)).
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _per_sample(table, t, ndim):
+    """table[t] shaped (N, 1, 1, ...) to broadcast against an ndim-dimensional batch."""
+    return table.float()[t].reshape(-1, *([1] * (ndim - 1)))
+
+
+def _affine(param, x):
+    """A (N, C) or (C,) affine parameter shaped to broadcast against x (N, C, *spatial), in float32."""
+    rows = x.shape[0] if param.dim() == 2 else 1
+    return param.float().reshape(rows, x.shape[1], *([1] * (x.dim() - 2)))
+
+
+def adagn(x, gamma, beta, num_groups, eps=1e-6, silu=False):
+    """GroupNorm without affine, then `* gamma + beta` (per sample (N, C) or per channel (C,)), then SiLU.
+
+    x: (N, C, *spatial); gamma, beta: (N, C), (C,) or None. Returns x's dtype and shape.
+    """
+    y = F.group_norm(x.float(), num_groups, eps=eps)
+    if gamma is not None:
+        y = y * _affine(gamma, x)
+    if beta is not None:
+        y = y + _affine(beta, x)
+    if silu:
+        y = F.silu(y)
+    return y.to(x.dtype)
+
+
+def upfirdn2d_native(x, kernel, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0, pad_y1):
+    """Zero-insert upsample, pad (negative pads crop), convolve with the flipped kernel, downsample.
+
+    The official DDGAN `upfirdn2d_native`: x (N, C, H, W), kernel (kh, kw); returns
+    (N, C, (H*up_y + pad_y0 + pad_y1 - kh) // down_y + 1, (W*up_x + pad_x0 + pad_x1 - kw) // down_x + 1).
+    """
+    n, c, in_h, in_w = x.shape
+    kernel_h, kernel_w = kernel.shape
+    out = x.float().reshape(-1, in_h, 1, in_w, 1)
+    out = F.pad(out, [0, up_x - 1, 0, 0, 0, up_y - 1])
+    out = out.reshape(-1, 1, in_h * up_y, in_w * up_x)
+    out = F.pad(out, [max(pad_x0, 0), max(pad_x1, 0), max(pad_y0, 0), max(pad_y1, 0)])
+    out = out[:, :, max(-pad_y0, 0): out.shape[2] - max(-pad_y1, 0), max(-pad_x0, 0): out.shape[3] - max(-pad_x1, 0)]
+    weight = torch.flip(kernel.float(), [0, 1]).reshape(1, 1, kernel_h, kernel_w)
+    out = F.conv2d(out, weight)
+    out = out[:, :, ::down_y, ::down_x]
+    return out.reshape(n, c, out.shape[2], out.shape[3]).to(x.dtype)
+
+
+def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
+    """The official `upfirdn2d(input, kernel, up, down, pad)`; pad (p0, p1) for both axes or (x0, x1, y0, y1)."""
+    if len(pad) == 2:
+        pad = (pad[0], pad[1], pad[0], pad[1])
+    return upfirdn2d_native(x, kernel, up, up, down, down, *pad)
+
+
+def q_sample(x_start, t, noise, coef_start, coef_noise):
+    """coef_start[t] * x_start + coef_noise[t] * noise.
+
+    IDDPM: coef_start = sqrt_alphas_cumprod, coef_noise = sqrt_one_minus_alphas_cumprod;
+    DDGAN: a_s_cum and sigmas_cum. Also the posterior mean (coef1 * x_0 + coef2 * x_t).
+    """
+    out = _per_sample(coef_start, t, x_start.dim()) * x_start.float() + _per_sample(coef_noise, t, x_start.dim()) * noise.float()
+    return out.to(x_start.dtype)
+
+
+def q_sample_pairs(x_start, t, noise, noise_next, a_s_cum, sigmas_cum, a_s, sigmas):
+    """DDGAN's (x_t, x_{t+1}): x_t = q_sample(x_start, t, noise); x_{t+1} = a_s[t+1] x_t + sigmas[t+1] noise_next."""
+    x_t = _per_sample(a_s_cum, t, x_start.dim()) * x_start.float() + _per_sample(sigmas_cum, t, x_start.dim()) * noise.float()
+    x_next = _per_sample(a_s, t + 1, x_start.dim()) * x_t + _per_sample(sigmas, t + 1, x_start.dim()) * noise_next.float()
+    return x_t.to(x_start.dtype), x_next.to(x_start.dtype)
+
+
+def sample_posterior(x_0, x_t, t, noise, posterior_mean_coef1, posterior_mean_coef2, posterior_log_variance_clipped):
+    """DDGAN's posterior sample: coef1[t] x_0 + coef2[t] x_t + (t != 0) exp(0.5 log_var[t]) noise."""
+    nd = x_t.dim()
+    mean = _per_sample(posterior_mean_coef1, t, nd) * x_0.float() + _per_sample(posterior_mean_coef2, t, nd) * x_t.float()
+    log_var = _per_sample(posterior_log_variance_clipped, t, nd)
+    nonzero_mask = (1 - (t == 0).float()).reshape(-1, *([1] * (nd - 1)))
+    out = mean + nonzero_mask * torch.exp(0.5 * log_var) * noise.float()
+    return out.to(x_t.dtype)
+
+
+def p_mean_variance_learned_range(
+    model_output,
+    x,
+    t,
+    sqrt_recip_alphas_cumprod,
+    sqrt_recipm1_alphas_cumprod,
+    posterior_mean_coef1,
+    posterior_mean_coef2,
+    posterior_log_variance_clipped,
+    log_betas,
+    clip_denoised=True,
+):
+    """IDDPM's p_mean_variance for EPSILON prediction with LEARNED_RANGE variance.
+
+    model_output (N, 2C, *spatial) = [eps, v] with v in [-1, 1]; x (N, C, *spatial).
+    Returns (mean, variance, log_variance, pred_xstart), each (N, C, *spatial).
+    """
+    nd = x.dim()
+    c = x.shape[1]
+    if model_output.shape[1] != 2 * c:
+        raise ValueError(f"model_output has {model_output.shape[1]} channels, expected 2 * {c}")
+    eps, var_values = model_output.float()[:, :c], model_output.float()[:, c:]
+    min_log = _per_sample(posterior_log_variance_clipped, t, nd)
+    max_log = _per_sample(log_betas, t, nd)
+    frac = (var_values + 1) / 2
+    log_variance = frac * max_log + (1 - frac) * min_log
+    variance = torch.exp(log_variance)
+    xf = x.float()
+    pred_xstart = _per_sample(sqrt_recip_alphas_cumprod, t, nd) * xf - _per_sample(sqrt_recipm1_alphas_cumprod, t, nd) * eps
+    if clip_denoised:
+        pred_xstart = pred_xstart.clamp(-1, 1)
+    mean = _per_sample(posterior_mean_coef1, t, nd) * pred_xstart + _per_sample(posterior_mean_coef2, t, nd) * xf
+    dt = x.dtype
+    return mean.to(dt), variance.to(dt), log_variance.to(dt), pred_xstart.to(dt)
+
+
+def normal_kl(mean1, logvar1, mean2, logvar2):
+    """KL(N(mean1, e^logvar1) || N(mean2, e^logvar2)), elementwise, in nats (broadcasting)."""
+    return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + ((mean1 - mean2) ** 2) * torch.exp(-logvar2))
+
+
+def approx_standard_normal_cdf(x):
+    """The tanh approximation of the standard normal CDF used by IDDPM."""
+    return 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3))))
+
+
+def discretized_gaussian_log_likelihood(x, means, log_scales):
+    """Log-probability (nats, elementwise) of 8-bit images x in [-1, 1] under a Gaussian discretised to bins of 2/255."""
+    centered_x = x - means
+    inv_stdv = torch.exp(-log_scales)
+    cdf_plus = approx_standard_normal_cdf(inv_stdv * (centered_x + 1.0 / 255.0))
+    cdf_min = approx_standard_normal_cdf(inv_stdv * (centered_x - 1.0 / 255.0))
+    log_cdf_plus = torch.log(cdf_plus.clamp(min=1e-12))
+    log_one_minus_cdf_min = torch.log((1.0 - cdf_min).clamp(min=1e-12))
+    log_cdf_delta = torch.log((cdf_plus - cdf_min).clamp(min=1e-12))
+    return torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_min, log_cdf_delta))
+
+
+def vb_terms_bpd(
+    x_start,
+    x_t,
+    t,
+    model_mean,
+    model_log_variance,
+    posterior_mean_coef1,
+    posterior_mean_coef2,
+    posterior_log_variance_clipped,
+):
+    """IDDPM's variational-bound term per sample, in bits/dim, shape (N,).
+
+    KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) averaged over non-batch dims for t > 0, and the
+    discretized Gaussian decoder NLL for t == 0. The true posterior is computed from the tables.
+    """
+    nd = x_start.dim()
+    x0, xt = x_start.float(), x_t.float()
+    mean, log_var = model_mean.float(), model_log_variance.float()
+    true_mean = _per_sample(posterior_mean_coef1, t, nd) * x0 + _per_sample(posterior_mean_coef2, t, nd) * xt
+    true_log_var = _per_sample(posterior_log_variance_clipped, t, nd)
+    kl = normal_kl(true_mean, true_log_var, mean, log_var).mean(dim=tuple(range(1, nd))) / math.log(2.0)
+    nll = -discretized_gaussian_log_likelihood(x0, mean, 0.5 * log_var).mean(dim=tuple(range(1, nd))) / math.log(2.0)
+    return torch.where(t == 0, nll, kl)
