@@ -12,8 +12,10 @@ Public ops (shapes in each docstring); each file adds its import below when it l
 
 from kernels import reference
 from kernels._checks import INTERPRET
+from kernels.upfirdn2d import upfirdn2d
 
 __all__ = [
     "INTERPRET",
     "reference",
+    "upfirdn2d",
 ]

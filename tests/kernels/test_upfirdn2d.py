@@ -1,0 +1,304 @@
+"""kernels.upfirdn2d against the reference, the official op's fixture, autograd checks and bad input.
+
+Runs the Triton kernels through TRITON_INTERPRET=1 (tests/conftest.py), on small shapes.
+"""
+
+import pathlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import kernels
+import kernels.upfirdn2d as upfirdn2d_module
+from kernels import reference
+from kernels.upfirdn2d import UpFirDn2dFunction, output_size, upfirdn2d, upfirdn2d_fwd, upfirdn2d_xy
+from tests.tolerances import assert_close
+
+FIXTURE = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "upfirdn2d.pt"
+FIR_1331 = [1.0, 3.0, 3.0, 1.0]
+
+SHAPES = [(1, 1, 1, 1), (2, 3, 5, 7), (1, 2, 8, 8)]
+# (id, kernel shape, up, down, pad): pad is (p0, p1) or (x0, x1, y0, y1)
+CASES = [
+    ("k1x1", (1, 1), 1, 1, (0, 0)),
+    ("k3x3-up3-pad1,1", (3, 3), 3, 1, (1, 1)),
+    ("k4x4-up2-pad2,1-fast", (4, 4), 2, 1, (2, 1)),
+    ("k4x4-down2-pad1,1-fast", (4, 4), 1, 2, (1, 1)),
+    ("k4x4-up2-pad2,2-fast-odd", (4, 4), 2, 1, (2, 2)),
+    ("k4x4-down2-pad1,2-fast-odd", (4, 4), 1, 2, (1, 2)),
+    ("k3x3-up2-down2-pad1,2", (3, 3), 2, 2, (1, 2)),
+    ("k2x3-up2-down3-aniso", (2, 3), 2, 3, (1, 0, 2, 1)),
+    ("k3x3-down2-negpad", (3, 3), 1, 2, (-1, 2, 0, -1)),
+    ("k4x4-up3-down2-negpad", (4, 4), 3, 2, (3, -1, 2, 0)),
+    ("k2x3-down3-pad3", (2, 3), 1, 3, (3, 3)),
+]
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+
+
+def _full_pad(pad):
+    return (pad[0], pad[1], pad[0], pad[1]) if len(pad) == 2 else tuple(pad)
+
+
+def _valid(shape, kernel_shape, up, down, pad):
+    pad_x0, pad_x1, pad_y0, pad_y1 = _full_pad(pad)
+    out_h, out_w = output_size(*shape[2:], *kernel_shape, up, up, down, down, pad_x0, pad_x1, pad_y0, pad_y1)
+    return out_h > 0 and out_w > 0
+
+
+# Only combinations with a nonempty output (a 1x1 image cannot be cropped); chosen at collection.
+FORWARD_PARAMS = [
+    pytest.param(shape, case, id=f"{'x'.join(map(str, shape))}-{case[0]}")
+    for shape in SHAPES
+    for case in CASES
+    if _valid(shape, *case[1:])
+]
+
+
+def _fir_kernel(k, gain=1.0):
+    """up_or_down_sampling._setup_kernel(k) * gain: outer(k, k) / sum."""
+    k = torch.tensor(k, dtype=torch.float32)
+    k2 = torch.outer(k, k)
+    return k2 / k2.sum() * gain
+
+
+@pytest.fixture(scope="module")
+def fixture():
+    return torch.load(FIXTURE, weights_only=True)
+
+
+def test_dispatch_runs_triton_under_interpreter():
+    assert kernels.INTERPRET and upfirdn2d_module.use_triton(torch.zeros(1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).replace("torch.", ""))
+@pytest.mark.parametrize("shape, case", FORWARD_PARAMS)
+def test_forward_and_grad_match_reference(shape, case, dtype):
+    _, kernel_shape, up, down, pad = case
+    x = torch.randn(shape).to(dtype)
+    kernel = torch.randn(kernel_shape)
+    x_triton = x.clone().requires_grad_(True)
+    x_ref = x.clone().requires_grad_(True)
+    out = upfirdn2d(x_triton, kernel, up=up, down=down, pad=pad)
+    expected = reference.upfirdn2d(x_ref, kernel, up=up, down=down, pad=pad)
+    assert out.dtype == dtype and out.shape == expected.shape
+    assert_close(out, expected)
+    grad_out = torch.randn(expected.shape).to(dtype)
+    (grad_x,) = torch.autograd.grad(out, x_triton, grad_out)
+    (expected_grad_x,) = torch.autograd.grad(expected, x_ref, grad_out)
+    assert grad_x.dtype == dtype
+    assert_close(grad_x, expected_grad_x)
+
+
+@pytest.mark.parametrize(
+    "up_x, up_y, down_x, down_y",
+    [(2, 1, 1, 2), (1, 3, 2, 1), (3, 2, 2, 3)],
+    ids=["up2x-down2y", "up3y-down2x", "up3x2y-down2x3y"],
+)
+def test_per_axis_factors_match_reference(up_x, up_y, down_x, down_y):
+    x = torch.randn(2, 3, 5, 7, requires_grad=True)
+    kernel = torch.randn(2, 3)
+    pads = (1, 0, 2, -1)
+    out = upfirdn2d_xy(x, kernel, up_x, up_y, down_x, down_y, *pads)
+    expected = reference.upfirdn2d_native(x, kernel, up_x, up_y, down_x, down_y, *pads)
+    assert_close(out, expected)
+    grad_out = torch.randn(expected.shape)
+    assert_close(torch.autograd.grad(out, x, grad_out)[0], torch.autograd.grad(expected, x, grad_out)[0])
+
+
+def test_non_contiguous_input():
+    x = torch.randn(2, 3, 7, 5).transpose(2, 3)
+    kernel = _fir_kernel(FIR_1331)
+    assert not x.is_contiguous()
+    assert_close(upfirdn2d(x, kernel, down=2, pad=(1, 1)), reference.upfirdn2d(x, kernel, down=2, pad=(1, 1)))
+    assert_close(upfirdn2d(x, kernel, up=3, pad=(0, 1)), reference.upfirdn2d(x, kernel, up=3, pad=(0, 1)))
+
+
+def test_empty_batch():
+    out = upfirdn2d(torch.randn(0, 3, 4, 4), _fir_kernel(FIR_1331), up=2, pad=(2, 1))
+    assert out.shape == (0, 3, 8, 8)
+
+
+def test_float64_computes_in_float64():
+    # Entries of 1 + 2^-40 would round away in float32; a float64 path keeps them exactly.
+    x = torch.full((1, 1, 3, 3), 1.0 + 2.0**-40, dtype=torch.float64)
+    out = upfirdn2d(x, torch.ones(1, 1, dtype=torch.float64))
+    assert out.dtype == torch.float64
+    assert torch.equal(out, x)
+
+
+def test_kernel_gets_no_gradient():
+    x = torch.randn(1, 2, 4, 4, requires_grad=True)
+    kernel = _fir_kernel(FIR_1331).requires_grad_(True)
+    upfirdn2d(x, kernel, up=2, pad=(2, 1)).sum().backward()
+    assert x.grad is not None and kernel.grad is None
+
+
+def test_double_backward_matches_reference():
+    """The R1 penalty's pattern: differentiate a function of grad_x with respect to x."""
+    kernel = _fir_kernel(FIR_1331)
+    x = torch.randn(2, 2, 5, 6)
+
+    def r1(fn, **kw):
+        x_req = x.clone().requires_grad_(True)
+        out = fn(x_req, kernel, **kw)
+        (grad_x,) = torch.autograd.grad((out**3).sum(), x_req, create_graph=True)
+        return torch.autograd.grad(grad_x.square().sum(), x_req)[0]
+
+    for kw in (dict(up=2, pad=(2, 1)), dict(down=2, pad=(1, 1)), dict(up=3, down=2, pad=(1, -1, 2, 0))):
+        assert_close(r1(upfirdn2d, **kw), r1(reference.upfirdn2d, **kw))
+
+
+GRADCHECK_CASES = [
+    pytest.param((1, 1, 2, 3), (4, 4), (2, 2, 1, 1, 2, 1, 2, 1), id="up2-fast"),
+    pytest.param((1, 1, 5, 4), (4, 4), (1, 1, 2, 2, 1, 1, 1, 1), id="down2-fast"),
+    pytest.param((1, 2, 3, 2), (2, 3), (2, 1, 1, 3, 1, -1, 2, 0), id="generic-aniso-negpad"),
+]
+
+
+@pytest.mark.parametrize("shape, kernel_shape, args", GRADCHECK_CASES)
+def test_gradcheck_and_gradgradcheck_float64(shape, kernel_shape, args):
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    kernel = torch.randn(kernel_shape, dtype=torch.float64)
+
+    def fn(x):
+        return UpFirDn2dFunction.apply(x, kernel, *args)
+
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+UPFIRDN2D_CASES = [
+    "up2_pad_2_1_upsample2d_kernel",
+    "down2_pad_1_1_downsample2d_kernel",
+    "generic",
+    "native_aniso",
+    "native_negpad",
+]
+
+
+@pytest.mark.parametrize("name", UPFIRDN2D_CASES)
+def test_fixture_official_upfirdn2d(fixture, name):
+    case = fixture["upfirdn2d"][name]
+    x = fixture["x"].clone().requires_grad_(True)
+    if name.startswith("native_"):
+        args = [case[k] for k in ("up_x", "up_y", "down_x", "down_y", "pad_x0", "pad_x1", "pad_y0", "pad_y1")]
+        out = upfirdn2d_xy(x, case["kernel"], *args)
+    else:
+        out = upfirdn2d(x, case["kernel"], up=case["up"], down=case["down"], pad=tuple(case["pad"]))
+    assert_close(out, case["out"], rtol=1e-5, atol=1e-6)
+    (grad_x,) = torch.autograd.grad(out, x, case["grad_out"])
+    assert_close(grad_x, case["grad_x"], rtol=1e-5, atol=1e-6)
+
+
+def _upsample_2d(x, k, factor=2, gain=1):
+    """NCSN++ upsample_2d: the exact upfirdn2d call of score_sde/models/up_or_down_sampling.py."""
+    kernel = _fir_kernel(k, gain * factor**2)
+    p = kernel.shape[0] - factor
+    return upfirdn2d(x, kernel, up=factor, pad=((p + 1) // 2 + factor - 1, p // 2))
+
+
+def _downsample_2d(x, k, factor=2, gain=1):
+    kernel = _fir_kernel(k, gain)
+    p = kernel.shape[0] - factor
+    return upfirdn2d(x, kernel, down=factor, pad=((p + 1) // 2, p // 2))
+
+
+def _conv_downsample_2d(x, w, k, factor=2, gain=1):
+    kernel = _fir_kernel(k, gain)
+    p = (kernel.shape[0] - factor) + (w.shape[-1] - 1)
+    return F.conv2d(upfirdn2d(x, kernel, pad=((p + 1) // 2, p // 2)), w, stride=factor)
+
+
+SAMPLING_CASES = [
+    pytest.param("upsample_2d", lambda x, case: _upsample_2d(x, FIR_1331), id="upsample_2d"),
+    pytest.param("downsample_2d", lambda x, case: _downsample_2d(x, FIR_1331), id="downsample_2d"),
+    pytest.param("upsample_2d_k_none", lambda x, case: _upsample_2d(x, [1.0, 1.0]), id="upsample_2d_k_none"),
+    pytest.param("downsample_2d_k_none", lambda x, case: _downsample_2d(x, [1.0, 1.0]), id="downsample_2d_k_none"),
+    pytest.param("conv_downsample_2d", lambda x, case: _conv_downsample_2d(x, case["w"], FIR_1331), id="conv_downsample_2d"),
+]
+
+
+def test_fixture_setup_kernel(fixture):
+    assert_close(_fir_kernel(FIR_1331), fixture["setup_kernel_1331"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name, call", SAMPLING_CASES)
+def test_fixture_ncsnpp_sampling_calls(fixture, name, call):
+    case = fixture["up_or_down_sampling"][name]
+    x = fixture["x"].clone().requires_grad_(True)
+    out = call(x, case)
+    assert_close(out, case["out"], rtol=1e-5, atol=1e-6)
+    (grad_x,) = torch.autograd.grad(out, x, case["grad_out"])
+    assert_close(grad_x, case["grad_x"], rtol=1e-5, atol=1e-6)
+
+
+def test_reference_path_supports_double_backward(monkeypatch):
+    """Without the interpreter a CPU tensor takes the reference, which must also differentiate twice."""
+    monkeypatch.setattr(upfirdn2d_module, "use_triton", lambda *tensors: False)
+    calls = []
+    monkeypatch.setattr(upfirdn2d_module, "upfirdn2d_fwd", lambda *args: calls.append(args))
+    x = torch.randn(1, 2, 4, 4, requires_grad=True)
+    out = upfirdn2d(x, _fir_kernel(FIR_1331), up=2, pad=(2, 1))
+    (grad_x,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+    (grad_grad,) = torch.autograd.grad(grad_x.sum(), x)
+    assert not calls and grad_grad.shape == x.shape
+
+
+def test_upfirdn2d_fwd_dispatches_fast_paths(monkeypatch):
+    launched = []
+    for name in ("_upfirdn2d_fwd_kernel", "_upfirdn2d_up2_kernel", "_upfirdn2d_down2_kernel"):
+        original = getattr(upfirdn2d_module, name)
+        monkeypatch.setattr(upfirdn2d_module, name, _Recorder(original, name, launched))
+    x = torch.randn(1, 1, 4, 4)
+    kernel = _fir_kernel(FIR_1331)
+    upfirdn2d_fwd(x, kernel, 2, 2, 1, 1, 2, 1, 2, 1)
+    upfirdn2d_fwd(x, kernel, 1, 1, 2, 2, 1, 1, 1, 1)
+    upfirdn2d_fwd(x, kernel, 2, 2, 1, 1, 1, 2, 1, 2)
+    upfirdn2d_fwd(x, kernel[:3, :3], 1, 1, 2, 2, 1, 1, 1, 1)
+    assert launched == ["_upfirdn2d_up2_kernel", "_upfirdn2d_down2_kernel", "_upfirdn2d_fwd_kernel", "_upfirdn2d_fwd_kernel"]
+
+
+class _Recorder:
+    """Stands in for a jitted kernel: records its name on launch, then launches the real one."""
+
+    def __init__(self, kernel, name, log):
+        self.kernel, self.name, self.log = kernel, name, log
+
+    def __getitem__(self, grid):
+        self.log.append(self.name)
+        return self.kernel[grid]
+
+
+X = torch.zeros(1, 1, 4, 4)
+K = torch.ones(2, 2)
+BAD_INPUTS = [
+    pytest.param(lambda: upfirdn2d(torch.zeros(4, 4), K), ValueError, "x must have 4 dimensions", id="x-2d"),
+    pytest.param(lambda: upfirdn2d(torch.zeros(1, 1, 1, 4, 4), K), ValueError, "x must have 4 dimensions", id="x-5d"),
+    pytest.param(lambda: upfirdn2d(X.long(), K), TypeError, "x has dtype int64", id="x-int"),
+    pytest.param(lambda: upfirdn2d(X.numpy(), K), TypeError, "x must be a torch.Tensor", id="x-numpy"),
+    pytest.param(lambda: upfirdn2d(X, [[1.0, 1.0]]), TypeError, "kernel must be a torch.Tensor", id="kernel-list"),
+    pytest.param(lambda: upfirdn2d(X, torch.ones(4)), ValueError, "kernel must have 2 dimensions", id="kernel-1d"),
+    pytest.param(lambda: upfirdn2d(X, torch.ones(2, 2, 2)), ValueError, "kernel must have 2 dimensions", id="kernel-3d"),
+    pytest.param(lambda: upfirdn2d(X, torch.ones(2, 2, dtype=torch.int32)), TypeError, "kernel has dtype int32", id="kernel-int"),
+    pytest.param(lambda: upfirdn2d(X, torch.ones(0, 2)), ValueError, "kernel must not be empty", id="kernel-empty"),
+    pytest.param(lambda: upfirdn2d(X, K, up=0), ValueError, "up must be >= 1", id="up-0"),
+    pytest.param(lambda: upfirdn2d(X, K, down=-1), ValueError, "down must be >= 1", id="down-negative"),
+    pytest.param(lambda: upfirdn2d(X, K, up=2.0), TypeError, "up must be an int", id="up-float"),
+    pytest.param(lambda: upfirdn2d(X, K, down=True), TypeError, "down must be an int", id="down-bool"),
+    pytest.param(lambda: upfirdn2d(X, K, pad=(1,)), ValueError, "pad must have 2 entries", id="pad-len1"),
+    pytest.param(lambda: upfirdn2d(X, K, pad=(1, 1, 1)), ValueError, "pad must have 2 entries", id="pad-len3"),
+    pytest.param(lambda: upfirdn2d(X, K, pad=1), TypeError, "pad must be a tuple", id="pad-int"),
+    pytest.param(lambda: upfirdn2d(X, K, pad=(1.5, 0)), TypeError, "pad entries must be ints", id="pad-float"),
+    pytest.param(lambda: upfirdn2d(X, torch.ones(5, 2)), ValueError, r"empty: out_h = \(4\*1 \+ 0 \+ 0 - 5\)", id="out-h-empty"),
+    pytest.param(lambda: upfirdn2d(X, K, pad=(0, -3, 0, 0)), ValueError, r"empty: out_w = ", id="out-w-crop"),
+    pytest.param(lambda: upfirdn2d(X, K, pad=(-4, 0)), ValueError, r"out_h = .*; out_w = ", id="out-both-empty"),
+    pytest.param(lambda: upfirdn2d_xy(X, K, 1, 0, 1, 1, 0, 0, 0, 0), ValueError, "up_y must be >= 1", id="xy-up_y-0"),
+    pytest.param(lambda: upfirdn2d(X, K.to("meta")), ValueError, "must be on one device", id="mixed-devices"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", BAD_INPUTS)
+def test_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
