@@ -13,9 +13,15 @@ Public ops (shapes in each docstring); each file adds its import below when it l
 from kernels import reference
 from kernels._checks import INTERPRET
 from kernels.upfirdn2d import upfirdn2d
+from kernels.q_sample import q_sample
+from kernels.q_sample_pairs import q_sample_pairs
+from kernels.sample_posterior import sample_posterior
 
 __all__ = [
     "INTERPRET",
     "reference",
     "upfirdn2d",
+    "q_sample",
+    "q_sample_pairs",
+    "sample_posterior",
 ]

@@ -1,0 +1,119 @@
+"""Machinery shared by the per-sample diffusion ops (q_sample, q_sample_pairs, sample_posterior,
+p_mean_variance_learned_range, vb_terms_bpd).
+
+Every one of them sees a batch as N rows of `inner` contiguous elements and scales each row by
+coefficients gathered from 1-D tables at the row's timestep t[n]. The kernels run on a 1-D grid of
+N * num_chunks programs; program p handles chunk p % num_chunks of sample p // num_chunks, so the
+grid has no per-axis limit on the batch or the image size.
+"""
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels._checks import INTERPRET, check_same_device, check_same_shape, check_tensor, check_timesteps
+
+MAX_BLOCK = 1024
+TABLE_DTYPES = (torch.float32, torch.float64)
+
+_INTERPRET = tl.constexpr(INTERPRET)
+
+
+@triton.jit
+def sample_block(inner, num_chunks, BLOCK: tl.constexpr):
+    """(sample index n, offsets of this program's BLOCK elements within the sample, their in-bounds mask)."""
+    pid = tl.program_id(0).to(tl.int64)
+    n = pid // num_chunks
+    offsets = (pid % num_chunks) * BLOCK + tl.arange(0, BLOCK)
+    return n, offsets, offsets < inner
+
+
+@triton.jit
+def store_rounded(ptrs, value, mask):
+    """Store the float32 `value` in the pointers' dtype, rounded to nearest even.
+
+    Triton's interpreter casts float32 to bfloat16 by truncation (and its "rtne" mode drops the carry
+    into the exponent), so there the rounding is done on the bits; compiled kernels cast natively.
+    """
+    if _INTERPRET and ptrs.dtype.element_ty == tl.bfloat16:
+        bits = value.to(tl.uint32, bitcast=True)
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        rounded = tl.where(value != value, 0x7FC0, rounded)
+        tl.store(ptrs, rounded.to(tl.uint16).to(tl.bfloat16, bitcast=True), mask=mask)
+    else:
+        tl.store(ptrs, value.to(ptrs.dtype.element_ty), mask=mask)
+
+
+def plan(inner):
+    """(BLOCK, num_chunks) for samples of `inner` elements."""
+    block = min(max(triton.next_power_of_2(max(inner, 1)), 16), MAX_BLOCK)
+    return block, triton.cdiv(inner, block)
+
+
+def launch(kernel, batch, inner, *args, **constexprs):
+    """Run `kernel(*args, inner, num_chunks, BLOCK=..., **constexprs)` over every (sample, chunk).
+
+    Floating-point contraction is off so each product is rounded as in the reference's separate
+    PyTorch ops (a fused multiply-add would move results by an ulp).
+    """
+    block, num_chunks = plan(inner)
+    if batch * num_chunks == 0:
+        return
+    kernel[(batch * num_chunks,)](
+        *args, inner, num_chunks, BLOCK=block, num_warps=4, enable_fp_fusion=False, **constexprs
+    )
+
+
+def inner_size(x):
+    """Elements per sample of an (N, *) tensor."""
+    size = 1
+    for dim in x.shape[1:]:
+        size *= dim
+    return size
+
+
+def check_batch(**tensors):
+    """Float tensors of rank >= 1 (batch first) with one shape."""
+    for name, tensor in tensors.items():
+        check_tensor(name, tensor)
+        if tensor.dim() < 1:
+            raise ValueError(f"{name} must have a batch dimension (N, *), got a 0-d tensor")
+    check_same_shape(**tensors)
+
+
+def check_tables(t, batch, **tables):
+    """t: int (N,) timesteps; each table 1-D float32/float64. Names the offending argument."""
+    check_timesteps(t, batch)
+    for name, table in tables.items():
+        check_tensor(name, table, ndim=1, dtypes=TABLE_DTYPES)
+
+
+def check_t_in_range(t, tables, offset=0):
+    """On the CPU, raise a ValueError unless 0 <= t and t + offset < len(table) for every named table.
+
+    On a GPU the check would need a device synchronisation, so there indices are assumed in range
+    (as in the official code, where an out-of-range index fails inside the gather).
+    """
+    if t.device.type != "cpu" or t.numel() == 0:
+        return
+    low, high = int(t.min()), int(t.max())
+    for name, table in tables.items():
+        if low < 0 or high + offset >= table.shape[0]:
+            shift = f"t + {offset}" if offset else "t"
+            raise ValueError(
+                f"{shift} must lie in [0, {table.shape[0] - 1}] to index {name} (length {table.shape[0]}); "
+                f"t has values in [{low}, {high}]"
+            )
+
+
+def validate(t, tensors, tables, offset=0):
+    """The checks every op shares: devices, t against the batch, table dtypes/ranks, t in range."""
+    batch = next(iter(tensors.values())).shape[0]
+    check_tables(t, batch, **tables)
+    check_same_device(t=t, **tensors, **tables)
+    check_t_in_range(t, tables, offset)
+
+
+def as_tables(*tables):
+    """Tables as contiguous float32 (float64 tables are rounded once, like the official `.float()`)."""
+    return tuple(table.to(torch.float32).contiguous() for table in tables)

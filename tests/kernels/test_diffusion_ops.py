@@ -1,0 +1,224 @@
+"""The fused diffusion-arithmetic kernels against kernels/reference.py and the official fixtures.
+
+Triton runs through its interpreter (tests/conftest.py). Every output and every input gradient is
+compared with the reference under the same upstream gradients, on odd, size-1 and rank-2 shapes,
+in float32/float16/bfloat16, with t holding both 0 and T - 1.
+"""
+
+import pathlib
+
+import pytest
+import torch
+
+import kernels
+from kernels import reference
+from tests.tolerances import assert_close
+
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
+
+SHAPES = [(1, 1, 1, 1), (3, 3, 5, 7), (2, 2, 8, 8), (4, 5)]
+SHAPE_IDS = ["1x1x1x1", "3x3x5x7", "2x2x8x8", "4x5"]
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+DTYPE_IDS = ["fp32", "fp16", "bf16"]
+NUM_STEPS = 10
+
+shapes = pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+
+
+def timesteps(batch, num_steps=NUM_STEPS):
+    """Random steps with the last one 0 and, for batch > 1, the first T - 1."""
+    t = torch.randint(0, num_steps, (batch,))
+    t[0] = num_steps - 1
+    t[-1] = 0
+    return t
+
+
+def leaves(shape, dtype, count):
+    return [torch.randn(shape).to(dtype).requires_grad_() for _ in range(count)]
+
+
+def check_against_reference(fused, ref, inputs, dtype):
+    """Outputs and input gradients of fused(*inputs) against ref(*inputs) for the same upstream gradients."""
+    outputs, expected = fused(), ref()
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    for out, exp in zip(outputs, expected):
+        assert out.dtype == exp.dtype and out.shape == exp.shape
+        assert_close(out, exp, dtype)
+    upstream = [torch.randn(out.shape).to(out.dtype) for out in outputs]
+    grads = torch.autograd.grad(outputs, inputs, upstream)
+    expected_grads = torch.autograd.grad(expected, inputs, upstream)
+    for grad, exp, leaf in zip(grads, expected_grads, inputs):
+        assert grad.dtype == leaf.dtype
+        assert_close(grad, exp, dtype)
+
+
+@shapes
+@dtypes
+def test_q_sample(shape, dtype):
+    x_start, noise = leaves(shape, dtype, 2)
+    t = timesteps(shape[0])
+    coef_start, coef_noise = torch.rand(NUM_STEPS), torch.rand(NUM_STEPS, dtype=torch.float64)
+    args = (x_start, t, noise, coef_start, coef_noise)
+    check_against_reference(lambda: kernels.q_sample(*args), lambda: reference.q_sample(*args), [x_start, noise], dtype)
+
+
+@shapes
+@dtypes
+def test_q_sample_pairs(shape, dtype):
+    x_start, noise, noise_next = leaves(shape, dtype, 3)
+    t = timesteps(shape[0], NUM_STEPS - 1)
+    tables = [torch.rand(NUM_STEPS) for _ in range(4)]
+    args = (x_start, t, noise, noise_next, *tables)
+    check_against_reference(
+        lambda: kernels.q_sample_pairs(*args), lambda: reference.q_sample_pairs(*args), [x_start, noise, noise_next], dtype
+    )
+
+
+@pytest.mark.parametrize("output", [0, 1], ids=["x_t_only", "x_next_only"])
+def test_q_sample_pairs_one_output_used(output):
+    x_start, noise, noise_next = leaves((3, 2, 3), torch.float32, 3)
+    t = timesteps(3, NUM_STEPS - 1)
+    args = (x_start, t, noise, noise_next, *[torch.rand(NUM_STEPS) for _ in range(4)])
+    upstream = torch.randn(3, 2, 3)
+    grads = torch.autograd.grad(kernels.q_sample_pairs(*args)[output], [x_start, noise, noise_next], upstream, allow_unused=True)
+    expected = torch.autograd.grad(reference.q_sample_pairs(*args)[output], [x_start, noise, noise_next], upstream, allow_unused=True)
+    for grad, exp in zip(grads, expected):
+        if exp is None:
+            assert grad is None or not grad.any()
+        else:
+            assert_close(grad, exp)
+
+
+@shapes
+@dtypes
+def test_sample_posterior(shape, dtype):
+    x_0, x_t, noise = leaves(shape, dtype, 3)
+    t = timesteps(shape[0])
+    log_var = torch.rand(NUM_STEPS) * -10.0
+    log_var[0] = torch.log(torch.tensor(1e-20))
+    tables = (torch.rand(NUM_STEPS), torch.rand(NUM_STEPS), log_var)
+    args = (x_0, x_t, t, noise, *tables)
+    check_against_reference(
+        lambda: kernels.sample_posterior(*args), lambda: reference.sample_posterior(*args), [x_0, x_t, noise], dtype
+    )
+
+
+def test_non_contiguous_input():
+    x_start = torch.randn(3, 5, 4).transpose(1, 2)
+    noise = torch.randn(3, 4, 5)
+    t = timesteps(3)
+    tables = torch.rand(NUM_STEPS), torch.rand(NUM_STEPS)
+    assert_close(kernels.q_sample(x_start, t, noise, *tables), reference.q_sample(x_start, t, noise, *tables))
+
+
+def test_sample_posterior_masks_noise_at_t0():
+    x_0, x_t = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    t = torch.tensor([0, 0])
+    tables = torch.rand(NUM_STEPS), torch.rand(NUM_STEPS), torch.zeros(NUM_STEPS)
+    with_noise = kernels.sample_posterior(x_0, x_t, t, torch.randn(2, 3, 4), *tables)
+    without_noise = kernels.sample_posterior(x_0, x_t, t, torch.zeros(2, 3, 4), *tables)
+    torch.testing.assert_close(with_noise, without_noise, rtol=0, atol=0)
+
+
+def load_fixture(name):
+    return torch.load(FIXTURES / name, weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def ddgan():
+    return load_fixture("ddgan_coeffs.pt")
+
+
+@pytest.fixture(scope="module")
+def iddpm():
+    terms = load_fixture("iddpm_terms.pt")
+    schedule = load_fixture("iddpm_schedules.pt")["diffusion"][0]
+    assert (schedule["schedule"], schedule["T"]) == (terms["config"]["schedule"], terms["config"]["T"])
+    return terms, schedule
+
+
+FIXTURE_TOL = dict(rtol=1e-5, atol=1e-6)
+
+
+def test_fixture_ddgan_q_sample(ddgan):
+    case, coeffs = ddgan["q_sample"], ddgan["vp"]["Diffusion_Coefficients"]
+    out = kernels.q_sample(case["x_start"], case["t"], case["noise"], coeffs["a_s_cum"], coeffs["sigmas_cum"])
+    torch.testing.assert_close(out, case["out"], **FIXTURE_TOL)
+
+
+def test_fixture_ddgan_q_sample_pairs(ddgan):
+    case, coeffs = ddgan["q_sample_pairs"], ddgan["vp"]["Diffusion_Coefficients"]
+    x_t, x_next = kernels.q_sample_pairs(
+        case["x_start"], case["t"],
+        case["noise_second_draw_used_for_x_t"], case["noise_first_draw_used_for_x_tp1"],
+        coeffs["a_s_cum"], coeffs["sigmas_cum"], coeffs["a_s"], coeffs["sigmas"],
+    )
+    torch.testing.assert_close(x_t, case["x_t"], **FIXTURE_TOL)
+    torch.testing.assert_close(x_next, case["x_tp1"], **FIXTURE_TOL)
+
+
+def test_fixture_ddgan_sample_posterior(ddgan):
+    case, coeffs = ddgan["sample_posterior"], ddgan["vp"]["Posterior_Coefficients"]
+    out = kernels.sample_posterior(
+        case["x_0"], case["x_t"], case["t"], case["noise"],
+        coeffs["posterior_mean_coef1"], coeffs["posterior_mean_coef2"], coeffs["posterior_log_variance_clipped"],
+    )
+    torch.testing.assert_close(out, case["out"], **FIXTURE_TOL)
+
+
+def test_fixture_iddpm_q_sample(iddpm):
+    terms, schedule = iddpm
+    inputs = terms["inputs"]
+    x_t = kernels.q_sample(
+        inputs["x_start"], inputs["t"], inputs["noise"],
+        schedule["sqrt_alphas_cumprod"], schedule["sqrt_one_minus_alphas_cumprod"],
+    )
+    torch.testing.assert_close(x_t, terms["q_sample"]["x_t"], **FIXTURE_TOL)
+
+
+def _x(*shape):
+    return torch.randn(*shape)
+
+
+def _tab(length=NUM_STEPS):
+    return torch.rand(length)
+
+
+BAD_Q_SAMPLE = {
+    "int_x": ((torch.ones(2, 3, dtype=torch.int64), torch.zeros(2, dtype=torch.int64), _x(2, 3), _tab(), _tab()), TypeError, "x_start"),
+    "shape_mismatch": ((_x(2, 3), torch.zeros(2, dtype=torch.int64), _x(2, 4), _tab(), _tab()), ValueError, "shapes must match"),
+    "t_float": ((_x(2, 3), torch.zeros(2), _x(2, 3), _tab(), _tab()), TypeError, "t has dtype"),
+    "t_length": ((_x(2, 3), torch.zeros(3, dtype=torch.int64), _x(2, 3), _tab(), _tab()), ValueError, "t has 3 entries"),
+    "t_too_large": ((_x(2, 3), torch.tensor([0, NUM_STEPS]), _x(2, 3), _tab(), _tab()), ValueError, "must lie in"),
+    "t_negative": ((_x(2, 3), torch.tensor([-1, 0]), _x(2, 3), _tab(), _tab()), ValueError, "must lie in"),
+    "table_2d": ((_x(2, 3), torch.zeros(2, dtype=torch.int64), _x(2, 3), _tab().reshape(2, 5), _tab()), ValueError, "coef_start"),
+    "table_half": ((_x(2, 3), torch.zeros(2, dtype=torch.int64), _x(2, 3), _tab().half(), _tab()), TypeError, "coef_start"),
+    "scalar_x": ((torch.tensor(1.0), torch.zeros(1, dtype=torch.int64), torch.tensor(1.0), _tab(), _tab()), ValueError, "batch dimension"),
+    "not_tensor": (([1.0, 2.0], torch.zeros(2, dtype=torch.int64), _x(2), _tab(), _tab()), TypeError, "x_start"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_Q_SAMPLE.values(), ids=BAD_Q_SAMPLE.keys())
+def test_q_sample_bad_input(case):
+    args, error, match = case
+    with pytest.raises(error, match=match):
+        kernels.q_sample(*args)
+
+
+def test_q_sample_pairs_t_plus_one_out_of_range():
+    x = _x(2, 3)
+    short = _tab(NUM_STEPS - 1)
+    with pytest.raises(ValueError, match=r"t \+ 1 must lie in .* a_s"):
+        kernels.q_sample_pairs(x, torch.tensor([0, NUM_STEPS - 2]), x, x, _tab(), _tab(), short, _tab())
+
+
+def test_sample_posterior_bad_noise_shape():
+    with pytest.raises(ValueError, match="noise"):
+        kernels.sample_posterior(_x(2, 3), _x(2, 3), torch.zeros(2, dtype=torch.int64), _x(2, 4), _tab(), _tab(), _tab())
+
+
+def test_mixed_devices():
+    with pytest.raises(ValueError, match="one device"):
+        kernels.q_sample(_x(2, 3), torch.zeros(2, dtype=torch.int64), torch.empty(2, 3, device="meta"), _tab(), _tab())
