@@ -1,0 +1,40 @@
+"""Shared helpers of the IDDPM diffusion tests: the official fixtures, the stand-in model, tolerances."""
+
+import pathlib
+
+import torch
+
+import kernels
+
+FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
+
+# The fixture README's tolerances: float64 schedule arrays exact up to 1e-12 relative; float32 diffusion
+# terms 1e-5 relative (pred_xstart reaches ~1e5 and vb ~1e3 at t = T-1, so the tolerance must be relative)
+# with a 1e-6 floor for values near zero.
+FLOAT64 = dict(rtol=1e-12, atol=0.0)
+FLOAT32 = dict(rtol=1e-5, atol=1e-6)
+
+FUSED_OPS = ("q_sample", "p_mean_variance_learned_range", "vb_terms_bpd")
+# "eager" runs kernels/reference.py; "fused" runs the Triton kernels (through the interpreter on the CPU)
+# once all three have landed in kernels/.
+PATHS = ["eager"] + (["fused"] if all(hasattr(kernels, op) for op in FUSED_OPS) else [])
+
+
+def load(name):
+    return torch.load(FIXTURES / f"{name}.pt", weights_only=True)
+
+
+class FixedModel:
+    """The harness's stand-in model: returns `output` whatever it is given, records the timesteps."""
+
+    def __init__(self, output):
+        self.output = output
+        self.received_t = []
+
+    def __call__(self, x, t, **kwargs):
+        self.received_t.append(t)
+        return self.output
+
+
+def assert_close(actual, expected, tol=FLOAT32):
+    torch.testing.assert_close(actual, expected, **tol)

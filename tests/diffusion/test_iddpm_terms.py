@@ -1,0 +1,183 @@
+"""IDDPM's diffusion terms (q_*, p_mean_variance, losses, sampling steps, calc_bpd_loop) against the
+official outputs (iddpm_terms.pt), with the fixed stand-in model and the recorded noise replayed."""
+
+import pytest
+import torch
+
+from ddx.diffusion import GaussianDiffusion, LossType, ModelMeanType, ModelVarType, get_named_beta_schedule
+from ddx.diffusion import discretized_gaussian_log_likelihood, approx_standard_normal_cdf, normal_kl
+from iddpm_cases import PATHS, FixedModel, assert_close, load
+
+FIXTURE = load("iddpm_terms")
+INPUTS = FIXTURE["inputs"]
+X_T = FIXTURE["q_sample"]["x_t"]
+MEAN_VAR_KEYS = ("mean", "variance", "log_variance", "pred_xstart")
+
+
+def make_diffusion(path, mean="EPSILON", var="LEARNED_RANGE", loss="RESCALED_MSE", schedule="cosine", steps=1000):
+    return GaussianDiffusion(
+        betas=get_named_beta_schedule(schedule, steps),
+        model_mean_type=ModelMeanType[mean],
+        model_var_type=ModelVarType[var],
+        loss_type=LossType[loss],
+        rescale_timesteps=True,
+        fused=path == "fused",
+    )
+
+
+def assert_dict(actual, expected, keys=None):
+    for key in keys or expected:
+        assert_close(actual[key], expected[key])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_q_terms(path):
+    diffusion = make_diffusion(path)
+    x_start, t = INPUTS["x_start"], INPUTS["t"]
+    mean, variance, log_variance = diffusion.q_mean_variance(x_start, t)
+    assert_dict({"mean": mean, "variance": variance, "log_variance": log_variance}, FIXTURE["q_mean_variance"])
+    assert_close(diffusion.q_sample(x_start, t, noise=INPUTS["noise"]), X_T)
+    mean, variance, log_variance = diffusion.q_posterior_mean_variance(x_start, X_T, t)
+    expected = FIXTURE["q_posterior_mean_variance"]
+    assert_dict({"mean": mean, "variance": variance, "log_variance_clipped": log_variance}, expected)
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["default", "generic-torch-path"])
+@pytest.mark.parametrize("clip", [True, False], ids=["clip", "noclip"])
+@pytest.mark.parametrize("path", PATHS)
+def test_p_mean_variance(path, clip, generic):
+    diffusion = make_diffusion(path)
+    model = FixedModel(INPUTS["model_output"])
+    # An identity denoised_fn takes the plain-torch code instead of the fused op: both must match.
+    denoised_fn = (lambda x: x) if generic else None
+    out = diffusion.p_mean_variance(model, X_T, INPUTS["t"], clip_denoised=clip, denoised_fn=denoised_fn)
+    assert_dict(out, FIXTURE["p_mean_variance" if clip else "p_mean_variance_noclip"])
+    torch.testing.assert_close(model.received_t[0], FIXTURE["model_received_t"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("clip", [True, False], ids=["clip_true", "clip_false"])
+@pytest.mark.parametrize("path", PATHS)
+def test_vb_terms_bpd(path, clip):
+    diffusion = make_diffusion(path)
+    out = diffusion.vb_terms_bpd(FixedModel(INPUTS["model_output"]), INPUTS["x_start"], X_T, INPUTS["t"], clip_denoised=clip)
+    assert_dict(out, FIXTURE["vb_terms_bpd"]["clip_true" if clip else "clip_false"])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_hybrid_training_losses_and_prior(path):
+    diffusion = make_diffusion(path)
+    terms = diffusion.training_losses(FixedModel(INPUTS["model_output"]), INPUTS["x_start"], INPUTS["t"], noise=INPUTS["noise"])
+    assert list(terms) == ["vb", "mse", "loss"]
+    assert_dict(terms, FIXTURE["training_losses"])
+    assert_close(diffusion.prior_bpd(INPUTS["x_start"]), FIXTURE["prior_bpd"])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_hybrid_loss_stops_the_gradient_of_vb_on_the_mean(path):
+    """vb trains only the variance channels, mse only the mean channels (the stop-gradient of L_hybrid)."""
+    diffusion = make_diffusion(path)
+    output = INPUTS["model_output"].clone().requires_grad_(True)
+    terms = diffusion.training_losses(FixedModel(output), INPUTS["x_start"], INPUTS["t"], noise=INPUTS["noise"])
+    (grad_vb,) = torch.autograd.grad(terms["vb"].sum(), output, retain_graph=True)
+    (grad_mse,) = torch.autograd.grad(terms["mse"].sum(), output)
+    assert grad_vb[:, :3].abs().max() == 0 and grad_vb[:, 3:].abs().max() > 0
+    assert grad_mse[:, 3:].abs().max() == 0 and grad_mse[:, :3].abs().max() > 0
+
+
+def test_normal_kl_and_discretized_likelihood():
+    kl = FIXTURE["normal_kl"]
+    assert_close(normal_kl(kl["mean1"], kl["logvar1"], kl["mean2"], kl["logvar2"]), kl["out"])
+    assert_close(normal_kl(kl["mean1"], kl["logvar1"], 0.0, 0.0), kl["out_scalar_prior"])
+    nll = FIXTURE["discretized_gaussian_log_likelihood"]
+    assert_close(discretized_gaussian_log_likelihood(nll["x"], nll["means"], nll["log_scales"]), nll["out"])
+    assert_close(approx_standard_normal_cdf(nll["approx_standard_normal_cdf_in"]), nll["approx_standard_normal_cdf_out"])
+    with pytest.raises(TypeError, match="at least one torch.Tensor"):
+        normal_kl(0.0, 0.0, 0.0, 0.0)
+
+
+GRID = sorted(FIXTURE["grid"])
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("combo", GRID)
+def test_grid_p_mean_variance(combo, path):
+    case = FIXTURE["grid"][combo]
+    diffusion = make_diffusion(path, case["model_mean_type"], case["model_var_type"])
+    model = FixedModel(INPUTS["model_output"][:, : case["model_output_channels"]])
+    out = diffusion.p_mean_variance(model, X_T, INPUTS["t"], clip_denoised=True)
+    assert_dict(out, case["p_mean_variance"])
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("loss", ["RESCALED_MSE", "MSE", "KL", "RESCALED_KL"])
+@pytest.mark.parametrize("combo", GRID)
+def test_grid_training_losses(combo, loss, path):
+    case = FIXTURE["grid"][combo]
+    diffusion = make_diffusion(path, case["model_mean_type"], case["model_var_type"], loss)
+    model = FixedModel(INPUTS["model_output"][:, : case["model_output_channels"]])
+    terms = diffusion.training_losses(model, INPUTS["x_start"], INPUTS["t"], noise=INPUTS["noise"])
+    expected = case["training_losses"][loss]
+    assert sorted(terms) == sorted(expected)
+    assert_dict(terms, expected)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("step", ["p_sample", "ddim_sample_eta0", "ddim_sample_eta1", "ddim_reverse_sample"])
+def test_sampling_steps_with_recorded_noise(step, path):
+    diffusion = make_diffusion(path)
+    model = FixedModel(INPUTS["model_output"])
+    expected = FIXTURE[step]
+    args = (model, X_T, INPUTS["t"])
+    if step == "p_sample":
+        out = diffusion.p_sample(*args, clip_denoised=True, noise=expected["noise"])
+    elif step == "ddim_reverse_sample":
+        out = diffusion.ddim_reverse_sample(*args, clip_denoised=True, eta=0.0)
+    else:
+        eta = 0.0 if step.endswith("eta0") else 1.0
+        out = diffusion.ddim_sample(*args, clip_denoised=True, eta=eta, noise=expected["noise"])
+    assert_dict(out, expected, ("sample", "pred_xstart"))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_sampling_step_draws_like_randn_like(path):
+    """Without injected noise, p_sample draws one torch.randn_like(x) (the official global-RNG order)."""
+    diffusion = make_diffusion(path)
+    expected = FIXTURE["p_sample"]
+    torch.manual_seed(expected["torch_manual_seed"])
+    out = diffusion.p_sample(FixedModel(INPUTS["model_output"]), X_T, INPUTS["t"])
+    assert_close(out["sample"], expected["sample"])
+    generator = torch.Generator().manual_seed(expected["torch_manual_seed"])
+    out = diffusion.p_sample(FixedModel(INPUTS["model_output"]), X_T, INPUTS["t"], generator=generator)
+    assert_close(out["sample"], expected["sample"])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_calc_bpd_loop_with_recorded_noise(path):
+    case = FIXTURE["calc_bpd_loop"]
+    diffusion = make_diffusion(path, case["model_mean_type"], case["model_var_type"], case["loss_type"], case["schedule"], case["T"])
+    assert case["noise_t_order"] == list(range(case["T"]))[::-1]
+    model = FixedModel(case["model_output"])
+    out = diffusion.calc_bpd_loop(model, case["x_start"], clip_denoised=case["clip_denoised"], noise=case["noises"])
+    assert_dict(out, case["out"])
+    torch.testing.assert_close(torch.stack(model.received_t), case["model_received_t"], rtol=0, atol=0)
+
+
+def test_bad_inputs_raise():
+    diffusion = make_diffusion("eager")
+    model = FixedModel(INPUTS["model_output"])
+    with pytest.raises(TypeError, match="int64"):
+        diffusion.q_sample(INPUTS["x_start"], INPUTS["t"].float())
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        diffusion.q_sample(INPUTS["x_start"], INPUTS["t"][:3])
+    with pytest.raises(ValueError, match=r"\[0, 1000\)"):
+        diffusion.q_sample(INPUTS["x_start"], torch.tensor([0, 1, 2, 1000]))
+    with pytest.raises(ValueError, match="noise has shape"):
+        diffusion.q_sample(INPUTS["x_start"], INPUTS["t"], noise=INPUTS["noise"][:, :2])
+    with pytest.raises(ValueError, match=r"model output must have shape \(4, 6, 8, 8\)"):
+        diffusion.p_mean_variance(FixedModel(INPUTS["model_output"][:, :3]), X_T, INPUTS["t"])
+    with pytest.raises(ValueError, match="eta must be 0.0"):
+        diffusion.ddim_reverse_sample(model, X_T, INPUTS["t"], eta=0.5)
+    with pytest.raises(ValueError, match="noise must have shape"):
+        diffusion.calc_bpd_loop(model, INPUTS["x_start"], noise=INPUTS["noise"])
+    with pytest.raises(TypeError, match="floating-point"):
+        diffusion.training_losses(model, INPUTS["x_start"].long(), INPUTS["t"])
