@@ -16,6 +16,7 @@ from kernels.upfirdn2d import upfirdn2d
 from kernels.q_sample import q_sample
 from kernels.q_sample_pairs import q_sample_pairs
 from kernels.sample_posterior import sample_posterior
+from kernels.p_mean_variance import p_mean_variance_learned_range
 
 __all__ = [
     "INTERPRET",
@@ -24,4 +25,5 @@ __all__ = [
     "q_sample",
     "q_sample_pairs",
     "sample_posterior",
+    "p_mean_variance_learned_range",
 ]

@@ -19,6 +19,20 @@ TABLE_DTYPES = (torch.float32, torch.float64)
 _INTERPRET = tl.constexpr(INTERPRET)
 
 
+def _clamp_grad_at_bound(clamp):
+    """Whether torch passes the gradient of `clamp` through an input lying exactly on its bound."""
+    x = torch.ones((), requires_grad=True)
+    (grad,) = torch.autograd.grad(clamp(x), x)
+    return bool(grad != 0)
+
+
+# PyTorch changed the subgradient of clamp at its bounds: 1 up to 2.12 (`self >= min`), 0 since the
+# minimum-norm fix (`self > min`, pytorch/pytorch#184574). The kernels follow the installed torch so
+# that they agree with the reference's autograd on every supported version.
+_CLAMP_GRAD_AT_BOUNDS = tl.constexpr(_clamp_grad_at_bound(lambda x: x.clamp(-1.0, 1.0)))
+_CLAMP_MIN_GRAD_AT_BOUND = tl.constexpr(_clamp_grad_at_bound(lambda x: x.clamp(min=1.0)))
+
+
 @triton.jit
 def sample_block(inner, num_chunks, BLOCK: tl.constexpr):
     """(sample index n, offsets of this program's BLOCK elements within the sample, their in-bounds mask)."""
@@ -42,6 +56,26 @@ def store_rounded(ptrs, value, mask):
         tl.store(ptrs, rounded.to(tl.uint16).to(tl.bfloat16, bitcast=True), mask=mask)
     else:
         tl.store(ptrs, value.to(ptrs.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def clamp_passes_grad(x, low, high):
+    """Where torch.clamp(x, low, high) passes its gradient through (bounds included per the installed torch)."""
+    if _CLAMP_GRAD_AT_BOUNDS:
+        inside = (x >= low) & (x <= high)
+    else:
+        inside = (x > low) & (x < high)
+    return inside
+
+
+@triton.jit
+def clamp_min_passes_grad(x, low):
+    """Where torch.clamp(x, min=low) passes its gradient through (bound included per the installed torch)."""
+    if _CLAMP_MIN_GRAD_AT_BOUND:
+        inside = x >= low
+    else:
+        inside = x > low
+    return inside
 
 
 def plan(inner):

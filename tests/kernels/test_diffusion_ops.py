@@ -105,6 +105,59 @@ def test_sample_posterior(shape, dtype):
     )
 
 
+def learned_range_tables(num_steps=NUM_STEPS):
+    """Positive sqrt tables, posterior coefficients in (0, 1), min_log <= max_log < 0 like a real schedule."""
+    log_betas = -torch.rand(num_steps) * 5.0
+    min_log = log_betas - torch.rand(num_steps) * 3.0
+    return (1.0 + torch.rand(num_steps), torch.rand(num_steps) * 2.0, torch.rand(num_steps), torch.rand(num_steps), min_log, log_betas)
+
+
+@shapes
+@dtypes
+@pytest.mark.parametrize("clip_denoised", [True, False], ids=["clip", "noclip"])
+def test_p_mean_variance_learned_range(shape, dtype, clip_denoised):
+    channels = shape[1]
+    model_output = (torch.randn(shape[0], 2 * channels, *shape[2:]) * 1.5).to(dtype).requires_grad_()
+    x = torch.randn(shape).to(dtype).requires_grad_()
+    t = timesteps(shape[0])
+    args = (model_output, x, t, *learned_range_tables())
+    check_against_reference(
+        lambda: kernels.p_mean_variance_learned_range(*args, clip_denoised=clip_denoised),
+        lambda: reference.p_mean_variance_learned_range(*args, clip_denoised=clip_denoised),
+        [model_output, x],
+        dtype,
+    )
+
+
+@pytest.mark.parametrize("used", [(2,), (0,), (1, 3)], ids=["log_variance", "mean", "variance+pred_xstart"])
+def test_p_mean_variance_some_outputs_used(used):
+    model_output = torch.randn(3, 4, 5).requires_grad_()
+    x = torch.randn(3, 2, 5)
+    args = (model_output, x, timesteps(3), *learned_range_tables())
+    outputs = kernels.p_mean_variance_learned_range(*args)
+    expected = reference.p_mean_variance_learned_range(*args)
+    upstream = [torch.randn(3, 2, 5) for _ in used]
+    (grad,) = torch.autograd.grad([outputs[i] for i in used], [model_output], upstream)
+    (grad_expected,) = torch.autograd.grad([expected[i] for i in used], [model_output], upstream)
+    assert_close(grad, grad_expected)
+
+
+def test_p_mean_variance_clip_gradient_at_boundaries():
+    """The clip's gradient is zero strictly outside [-1, 1] and, at exactly -1 and +1, whatever the installed
+    torch.clamp gives (1 up to torch 2.12, 0 since pytorch/pytorch#184574)."""
+    x0 = torch.tensor([[-1.5, -1.0, -0.25, 1.0, 1.5]])
+    model_output = torch.cat([torch.zeros(1, 5), torch.zeros(1, 5)]).reshape(1, 2, 5).requires_grad_()
+    ones, zeros = torch.ones(NUM_STEPS), torch.zeros(NUM_STEPS)
+    # sqrt_recip = 1, sqrt_recipm1 = 1: x0 = x - eps = x exactly, so the boundary values are hit exactly.
+    args = (model_output, x0.reshape(1, 1, 5), torch.tensor([3]), ones, ones, ones, zeros, zeros, zeros)
+    pred_xstart = kernels.p_mean_variance_learned_range(*args, clip_denoised=True)[3]
+    (grad,) = torch.autograd.grad(pred_xstart.sum(), [model_output])
+    at_bound = -float(torch.autograd.grad(x0.requires_grad_().clamp(-1, 1).sum(), x0)[0][0, 1])
+    torch.testing.assert_close(grad[0, 0], torch.tensor([0.0, at_bound, -1.0, at_bound, 0.0]), rtol=0, atol=0)
+    (grad_expected,) = torch.autograd.grad(reference.p_mean_variance_learned_range(*args)[3].sum(), [model_output])
+    torch.testing.assert_close(grad, grad_expected, rtol=0, atol=0)
+
+
 def test_non_contiguous_input():
     x_start = torch.randn(3, 5, 4).transpose(1, 2)
     noise = torch.randn(3, 4, 5)
@@ -178,6 +231,39 @@ def test_fixture_iddpm_q_sample(iddpm):
     torch.testing.assert_close(x_t, terms["q_sample"]["x_t"], **FIXTURE_TOL)
 
 
+def iddpm_learned_range_tables(schedule):
+    """The six p_mean_variance tables of an IDDPM schedule (float64 arrays, as the official code keeps them)."""
+    return (
+        schedule["sqrt_recip_alphas_cumprod"], schedule["sqrt_recipm1_alphas_cumprod"],
+        schedule["posterior_mean_coef1"], schedule["posterior_mean_coef2"],
+        schedule["posterior_log_variance_clipped"], torch.log(schedule["betas"]),
+    )
+
+
+@pytest.mark.parametrize("clip_denoised, key", [(True, "p_mean_variance"), (False, "p_mean_variance_noclip")], ids=["clip", "noclip"])
+def test_fixture_iddpm_p_mean_variance(iddpm, clip_denoised, key):
+    terms, schedule = iddpm
+    inputs = terms["inputs"]
+    outputs = kernels.p_mean_variance_learned_range(
+        inputs["model_output"], terms["q_sample"]["x_t"], inputs["t"], *iddpm_learned_range_tables(schedule),
+        clip_denoised=clip_denoised,
+    )
+    for name, out in zip(("mean", "variance", "log_variance", "pred_xstart"), outputs):
+        torch.testing.assert_close(out, terms[key][name], **FIXTURE_TOL, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_fixture_iddpm_spaced_p_mean_variance():
+    """SpacedDiffusion (cosine, 'ddim50'): the respaced tables indexed by the respaced t."""
+    schedules = load_fixture("iddpm_schedules.pt")
+    case = schedules["spaced_model_call"]
+    spacing = next(s for s in schedules["space_timesteps"] if s["section_counts"] == case["spacing"])
+    outputs = kernels.p_mean_variance_learned_range(
+        case["model_output"], case["x"], case["t"], *iddpm_learned_range_tables(spacing["respaced"][case["schedule"]])
+    )
+    for name, out in zip(("mean", "variance", "log_variance", "pred_xstart"), outputs):
+        torch.testing.assert_close(out, case["p_mean_variance"][name], **FIXTURE_TOL, msg=lambda m, name=name: f"{name}: {m}")
+
+
 def _x(*shape):
     return torch.randn(*shape)
 
@@ -222,3 +308,24 @@ def test_sample_posterior_bad_noise_shape():
 def test_mixed_devices():
     with pytest.raises(ValueError, match="one device"):
         kernels.q_sample(_x(2, 3), torch.zeros(2, dtype=torch.int64), torch.empty(2, 3, device="meta"), _tab(), _tab())
+
+
+BAD_P_MEAN_VARIANCE = {
+    "not_2c_channels": ((_x(2, 5, 4), _x(2, 3, 4)), ValueError, "model_output must have shape"),
+    "spatial_mismatch": ((_x(2, 6, 4), _x(2, 3, 5)), ValueError, "model_output must have shape"),
+    "rank_1": ((_x(2), _x(2)), ValueError, r"\(N, C, \*spatial\)"),
+    "int_model_output": ((torch.zeros(2, 6, 4, dtype=torch.int32), _x(2, 3, 4)), TypeError, "model_output"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_P_MEAN_VARIANCE.values(), ids=BAD_P_MEAN_VARIANCE.keys())
+def test_p_mean_variance_bad_input(case):
+    (model_output, x), error, match = case
+    with pytest.raises(error, match=match):
+        kernels.p_mean_variance_learned_range(model_output, x, torch.zeros(2, dtype=torch.int64), *learned_range_tables())
+
+
+def test_p_mean_variance_t_out_of_range():
+    with pytest.raises(ValueError, match="must lie in .* log_betas"):
+        tables = learned_range_tables()[:-1] + (torch.zeros(2),)
+        kernels.p_mean_variance_learned_range(_x(2, 6, 4), _x(2, 3, 4), torch.tensor([0, 3]), *tables)
