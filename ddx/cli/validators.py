@@ -1,0 +1,198 @@
+"""argparse ``type=`` functions and cross-flag checks with messages that name the problem.
+
+Each type function raises :class:`FlagValueError`, which argparse reports as
+``argument --flag: <message>``; being a ValueError too, it reads well outside argparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+class FlagValueError(argparse.ArgumentTypeError, ValueError):
+    """A flag's value is invalid (argparse shows the message after the flag's name)."""
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise FlagValueError(f"expected an integer, got {text!r}") from None
+
+
+def _parse_float(text: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise FlagValueError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise FlagValueError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer > 0."""
+    value = _parse_int(text)
+    if value <= 0:
+        raise FlagValueError(f"expected a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0."""
+    value = _parse_int(text)
+    if value < 0:
+        raise FlagValueError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    value = _parse_float(text)
+    if value <= 0:
+        raise FlagValueError(f"expected a positive number, got {value:g}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    value = _parse_float(text)
+    if value < 0:
+        raise FlagValueError(f"expected a non-negative number, got {value:g}")
+    return value
+
+
+def probability(text: str) -> float:
+    """A number in [0, 1]."""
+    value = _parse_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise FlagValueError(f"expected a probability in [0, 1], got {value:g}")
+    return value
+
+
+def existing_file(text: str) -> Path:
+    """The path of an existing regular file."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise FlagValueError(f"file not found: {text}")
+    if not path.is_file():
+        raise FlagValueError(f"not a regular file: {text}")
+    return path
+
+
+def existing_dir(text: str) -> Path:
+    """The path of an existing directory."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise FlagValueError(f"directory not found: {text}")
+    if not path.is_dir():
+        raise FlagValueError(f"not a directory: {text}")
+    return path
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """Comma-separated integers, e.g. ``"1,2,2,2"`` -> ``(1, 2, 2, 2)``; spaces are allowed."""
+    parts = [part.strip() for part in text.split(",")]
+    if not text.strip() or any(part == "" for part in parts):
+        raise FlagValueError(f"expected comma-separated integers like '1,2,2', got {text!r}")
+    values = []
+    for part in parts:
+        try:
+            values.append(int(part))
+        except ValueError:
+            raise FlagValueError(f"expected comma-separated integers, {part!r} in {text!r} is not one") from None
+    return tuple(values)
+
+
+def positive_int_list(text: str) -> tuple[int, ...]:
+    """Comma-separated integers, each > 0."""
+    values = int_list(text)
+    bad = [v for v in values if v <= 0]
+    if bad:
+        raise FlagValueError(f"expected positive integers, got {', '.join(map(str, bad))} in {text!r}")
+    return values
+
+
+def enum_choice(enum_cls: type[_E]) -> Callable[[str], _E]:
+    """A type function mapping a member's name (case-insensitive) to the member of ``enum_cls``.
+
+    The message on a bad value lists the valid names.
+    """
+    by_name = {member.name.lower(): member for member in enum_cls}
+
+    def parse(text: str) -> _E:
+        member = by_name.get(text.strip().lower())
+        if member is None:
+            valid = ", ".join(member.name.lower() for member in enum_cls)
+            raise FlagValueError(f"invalid {enum_cls.__name__} {text!r}; choose from: {valid}")
+        return member
+
+    parse.__name__ = enum_cls.__name__
+    return parse
+
+
+def flag(dest: str) -> str:
+    """The command-line spelling of a namespace attribute: ``batch_size`` -> ``--batch_size``."""
+    return "--" + dest
+
+
+class FlagChecks:
+    """Collect cross-flag constraint failures, then report them all at once.
+
+    >>> checks = FlagChecks(args)
+    >>> checks.require(args.batch_size % args.world_size == 0, ["batch_size"], "must divide by the world size")
+    >>> checks.at_most("ema_start", "num_steps")
+    >>> checks.report(parser)   # parser.error(...) exits with status 2; without a parser: ValueError
+    """
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.errors: list[str] = []
+
+    def _value(self, dest: str) -> object:
+        if not hasattr(self.args, dest):
+            raise AttributeError(f"the parsed arguments have no flag {flag(dest)}")
+        return getattr(self.args, dest)
+
+    def require(self, condition: bool, flags: list[str] | tuple[str, ...], message: str) -> None:
+        """Record ``message`` for ``flags`` (namespace attribute names) unless ``condition`` holds."""
+        if not condition:
+            values = ", ".join(f"{flag(d)}={self._value(d)!r}" for d in flags)
+            self.errors.append(f"{values}: {message}")
+
+    def at_most(self, small: str, large: str) -> None:
+        """Require ``args.small <= args.large``."""
+        self.require(self._value(small) <= self._value(large), [small, large],
+                     f"{flag(small)} must not exceed {flag(large)}")
+
+    def divides(self, divisor: str, dividend: str) -> None:
+        """Require ``args.dividend % args.divisor == 0``."""
+        self.require(self._value(dividend) % self._value(divisor) == 0, [divisor, dividend],
+                     f"{flag(dividend)} must be a multiple of {flag(divisor)}")
+
+    def exclusive(self, *dests: str) -> None:
+        """Require at most one of the flags to be set (not None/False)."""
+        given = [d for d in dests if self._value(d) not in (None, False)]
+        self.require(len(given) <= 1, given, "only one of " + ", ".join(map(flag, dests)) + " may be given")
+
+    def requires(self, dest: str, needed: str) -> None:
+        """Require ``needed`` to be set whenever ``dest`` is set."""
+        is_set = self._value(dest) not in (None, False)
+        self.require(not is_set or self._value(needed) not in (None, False), [dest, needed],
+                     f"{flag(dest)} needs {flag(needed)}")
+
+    def report(self, parser: argparse.ArgumentParser | None = None) -> None:
+        """Exit through ``parser.error`` (or raise ValueError) listing every failed check."""
+        if not self.errors:
+            return
+        message = "; ".join(self.errors)
+        if parser is not None:
+            parser.error(message)
+        raise ValueError(message)

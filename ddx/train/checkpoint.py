@@ -1,0 +1,154 @@
+"""Crash-safe checkpoints: atomic writes, keep-last-N, loading with ``weights_only=True`` only.
+
+A checkpoint is written to a hidden temporary file in the same directory, flushed and fsynced,
+renamed over its final name with ``os.replace`` (atomic on POSIX), and the directory is fsynced so
+the rename itself survives a power loss. Only names of the form ``ckpt_<9-digit step>.pt`` count as
+checkpoints, so a temporary file left by a crash is never taken for one.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+_NAME = re.compile(r"^ckpt_(\d{9})\.pt$")
+_TMP_PREFIX = ".tmp-"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, or holds objects that ``weights_only`` loading refuses."""
+
+
+def checkpoint_name(step: int) -> str:
+    """File name of the checkpoint of ``step`` completed steps."""
+    if not isinstance(step, int) or step < 0 or step >= 10**9:
+        raise ValueError(f"checkpoint step must be an int in [0, 1e9), got {step!r}")
+    return f"ckpt_{step:09d}.pt"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_save(state: Any, path: str | os.PathLike) -> Path:
+    """Write ``torch.save(state)`` to ``path`` so that ``path`` holds either the old or the new bytes.
+
+    A crash at any point leaves at most a ``.tmp-*`` file beside it, never a partial ``path``.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX + path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None) -> Any:
+    """Load a checkpoint with ``torch.load(..., map_location='cpu', weights_only=True)``.
+
+    ``source`` is a path or the file's bytes (``name`` then names it in errors).
+    Raises CheckpointError naming the file when it is missing, truncated/corrupt, or holds
+    objects other than tensors, containers, numbers, strings and None.
+    """
+    label = name or ("<bytes>" if isinstance(source, bytes) else str(source))
+    if isinstance(source, bytes):
+        data = source
+    else:
+        if not os.path.isfile(source):
+            raise CheckpointError(f"checkpoint file not found: {label}")
+        data = Path(source).read_bytes()
+    # torch.save writes zip archives; anything else would reach torch's legacy unpickler, whose
+    # errors on garbage read like weights_only refusals.
+    if not data.startswith(_ZIP_MAGIC):
+        raise CheckpointError(f"checkpoint {label} is corrupt or truncated: not a torch.save zip archive "
+                              f"({len(data)} bytes)")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only" not in str(err).lower():
+            raise CheckpointError(f"checkpoint {label} is corrupt or truncated: {err}") from err
+        raise CheckpointError(
+            f"checkpoint {label} holds objects that weights_only loading refuses (only tensors, "
+            f"dicts, lists, tuples, numbers, strings and None are allowed): {_refusal_reason(err)}"
+        ) from err
+    except Exception as err:
+        raise CheckpointError(f"checkpoint {label} is corrupt or truncated: "
+                              f"{type(err).__name__}: {err}") from err
+
+
+def _refusal_reason(err: Exception) -> str:
+    """The part of torch's long weights_only message that names the refused object."""
+    match = re.search(r"WeightsUnpickler error:\s*(.+)", str(err))
+    return match.group(1).split(" Please use")[0].strip() if match else str(err).splitlines()[0]
+
+
+def read_checkpoint_bytes(path: str | os.PathLike) -> bytes:
+    """The raw bytes of a checkpoint file (to broadcast to ranks that cannot see the file)."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError as err:
+        raise CheckpointError(f"checkpoint file not found: {path}") from err
+
+
+class CheckpointManager:
+    """Checkpoints ``<directory>/ckpt_<step>.pt``, keeping the ``keep_last`` newest.
+
+    Only the process that saves should construct it with ``create=True`` (rank 0).
+    """
+
+    def __init__(self, directory: str | os.PathLike, keep_last: int, create: bool = True):
+        if not isinstance(keep_last, int) or isinstance(keep_last, bool) or keep_last < 1:
+            raise ValueError(f"keep_last must be a positive int, got {keep_last!r}")
+        self.directory = Path(directory)
+        self.keep_last = keep_last
+        if create:
+            self.directory.mkdir(parents=True, exist_ok=True)
+
+    def steps(self) -> list[int]:
+        """Steps of the checkpoints present, ascending (temporary files are ignored)."""
+        if not self.directory.is_dir():
+            return []
+        found = (_NAME.match(entry.name) for entry in self.directory.iterdir())
+        return sorted(int(match.group(1)) for match in found if match)
+
+    def path(self, step: int) -> Path:
+        return self.directory / checkpoint_name(step)
+
+    def save(self, step: int, state: Any) -> Path:
+        """Atomically write ``state`` as the checkpoint of ``step``, then prune to ``keep_last``."""
+        path = atomic_save(state, self.path(step))
+        for old in self.steps()[:-self.keep_last]:
+            self.path(old).unlink(missing_ok=True)
+        return path
+
+    def latest(self) -> Path | None:
+        """Path of the newest checkpoint, or None when there is none."""
+        steps = self.steps()
+        return self.path(steps[-1]) if steps else None
+
+    def load_latest(self) -> Any:
+        """Load the newest checkpoint; CheckpointError when the directory has none."""
+        path = self.latest()
+        if path is None:
+            raise CheckpointError(f"no checkpoint (ckpt_<step>.pt) in {self.directory}")
+        return load_checkpoint(path)

@@ -1,0 +1,54 @@
+"""Stop a run at the first non-finite loss, before anything of that step is saved."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.distributed as dist
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term was nan or inf. ``step`` is the index passed to ``train_step``; ``term`` the key."""
+
+    def __init__(self, term: str, step: int, value: float | None):
+        self.term, self.step, self.value = term, step, value
+        what = "non-finite on another rank" if value is None else f"is {value}"
+        super().__init__(f"loss '{term}' {what} at step {step}")
+
+
+def stack_losses(losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The detached loss terms as one fp32 vector (L,), in the mapping's order.
+
+    Raises TypeError/ValueError when a term is not a scalar (one-element) tensor.
+    """
+    if not isinstance(losses, Mapping) or not losses:
+        raise TypeError(f"train_step must return a non-empty dict of scalar tensors, got {losses!r}")
+    values = []
+    for name, value in losses.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"loss '{name}' must be a scalar tensor, got {type(value).__name__}")
+        if value.numel() != 1:
+            raise ValueError(f"loss '{name}' must be a scalar tensor, got shape {tuple(value.shape)}")
+        values.append(value.detach().float().reshape(()))
+    return torch.stack(values)
+
+
+def check_finite(losses: Mapping[str, torch.Tensor], step: int, distributed: bool = False
+                 ) -> dict[str, float]:
+    """Return the loss terms as floats, or raise NonFiniteLossError naming the first bad one.
+
+    With ``distributed``, the finiteness flags are all-reduced so that every rank raises together
+    (a rank raising alone would leave the others blocked in their next collective).
+    """
+    values = stack_losses(losses)
+    bad = (~torch.isfinite(values)).float()
+    if distributed:
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    local = values.cpu().tolist()
+    names = list(losses)
+    for name, value, flag in zip(names, local, bad.cpu().tolist()):
+        if flag:
+            raise NonFiniteLossError(name, step, value if not math.isfinite(value) else None)
+    return dict(zip(names, local))

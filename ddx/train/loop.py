@@ -1,0 +1,278 @@
+"""The generic training loop: epochs of batches, NaN guard, logging, checkpoints, exact resume.
+
+A trainer subclasses :class:`Trainer`; :func:`run` drives it. See ``ddx/train/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import enum
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import torch
+
+from ddx.train.checkpoint import CheckpointError, CheckpointManager, load_checkpoint, read_checkpoint_bytes
+from ddx.train.distributed import DistContext, all_gather_object, all_reduce_mean, broadcast_from_main
+from ddx.train.guard import check_finite
+from ddx.train.rng import capture_rng_state, restore_rng_state
+from ddx.train.rundir import RunDir
+from ddx.utils.progress import Progress
+
+CHECKPOINT_FORMAT = "ddx.train/1"
+_T = TypeVar("_T")
+
+
+class Trainer(abc.ABC):
+    """What a trainer implements to be driven by :func:`run`.
+
+    ``state_dict`` must hold only tensors, dicts, lists, tuples, numbers, strings and None
+    (model/optimizer/scheduler ``state_dict()``s qualify; convert anything else), because checkpoints
+    are loaded with ``weights_only=True``. The loop adds the RNG states and the data position itself.
+    """
+
+    @abc.abstractmethod
+    def train_step(self, batch: Any, step: int) -> Mapping[str, torch.Tensor]:
+        """One optimisation step on ``batch``; ``step`` counts the steps done before it (0-based).
+
+        Returns the loss terms as scalar tensors (not yet ``.item()``-ed); they are checked for
+        nan/inf every step and logged (averaged over ranks) every ``log_interval`` steps.
+        """
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue: models, EMAs, optimizers, schedulers, sampler state."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (tensors arrive on the CPU)."""
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Called on every rank after the last batch of ``epoch`` (0-based): LR schedules, sample grids."""
+
+    def on_save(self, step: int) -> None:
+        """Called on every rank after the checkpoint of ``step`` is written (e.g. to export EMA weights)."""
+
+    def extra_metrics(self) -> Mapping[str, float]:
+        """Values added to each metrics line, e.g. ``{"lr": ...}``."""
+        return {}
+
+
+class BatchSource(Protocol):
+    """Epochs of batches that can start mid-epoch; :class:`ddx.train.data.EpochBatches` is one."""
+
+    def __len__(self) -> int: ...
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Any]: ...
+
+
+class Resume(enum.Enum):
+    NEVER = "never"  # start fresh; an error if the run directory already holds checkpoints
+    AUTO = "auto"  # continue from the latest checkpoint if there is one, else start fresh
+    REQUIRE = "require"  # continue from the latest checkpoint; an error if there is none
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    """How long to train and how often to log and save.
+
+    The run ends when ``max_steps`` optimiser steps or ``max_epochs`` epochs are done, whichever
+    comes first (at least one is required). Checkpoints are written every ``save_interval`` steps,
+    every ``save_every_epochs`` epochs (after ``on_epoch_end``), and at the end.
+    """
+
+    max_steps: int | None = None
+    max_epochs: int | None = None
+    log_interval: int = 100
+    save_interval: int | None = None
+    save_every_epochs: int | None = None
+    keep_last: int = 3
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_steps is None and self.max_epochs is None:
+            raise ValueError("LoopConfig needs max_steps or max_epochs (or both)")
+        for name in ("max_steps", "max_epochs", "log_interval", "save_interval", "save_every_epochs", "keep_last"):
+            value = getattr(self, name)
+            optional = name not in ("log_interval", "keep_last")
+            if (value is None and optional) or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+                continue
+            raise ValueError(f"LoopConfig.{name} must be a positive int{' or None' if optional else ''}, "
+                             f"got {value!r}")
+
+
+@dataclasses.dataclass
+class LoopState:
+    """The position of a run. ``batch_index`` counts the batches of ``epoch`` already used; it equals
+    the epoch's length when its batches are done but ``on_epoch_end`` has not run yet."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_index: int = 0
+    batches_per_epoch: int = 0
+    elapsed_s: float = 0.0
+
+
+def _main_decides(fn: Callable[[], _T], ctx: DistContext) -> _T:
+    """Run ``fn`` on rank 0 and give every rank its result, or make every rank raise its error."""
+    result, error = None, None
+    if ctx.is_main:
+        try:
+            result = fn()
+        except Exception as err:  # re-raised on every rank below, so no rank waits forever
+            error = err
+    result, error = broadcast_from_main((result, error), ctx)
+    if error is not None:
+        raise error
+    return result
+
+
+def _checkpoint_to_load(resume: Resume | str | os.PathLike, manager: CheckpointManager) -> Path | None:
+    if not isinstance(resume, Resume):
+        return Path(resume)
+    latest = manager.latest()
+    if resume is Resume.NEVER and latest is not None:
+        raise ValueError(f"run directory already holds checkpoints (latest {latest}); resume with "
+                         f"Resume.AUTO or start in a new directory")
+    if resume is Resume.REQUIRE and latest is None:
+        raise CheckpointError(f"resume required but there is no checkpoint in {manager.directory}")
+    return None if resume is Resume.NEVER else latest
+
+
+def _restore(trainer: Trainer, path: Path, batches_per_epoch: int, ctx: DistContext) -> LoopState:
+    data = _main_decides(lambda: read_checkpoint_bytes(path), ctx)
+    payload = load_checkpoint(data, name=str(path))
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint written by ddx.train.run")
+    if payload["world_size"] != ctx.world_size:
+        raise ValueError(f"{path} was written by {payload['world_size']} rank(s) but this run has "
+                         f"{ctx.world_size}; exact resume needs the same world size")
+    state = LoopState(**payload["loop"])
+    if state.batches_per_epoch != batches_per_epoch:
+        raise ValueError(f"{path} was written with {state.batches_per_epoch} batches per epoch but the "
+                         f"data now gives {batches_per_epoch}; dataset or batch size changed")
+    trainer.load_state_dict(payload["trainer"])
+    restore_rng_state(payload["rng"][ctx.rank])
+    return state
+
+
+class _Run:
+    """One call of :func:`run`: the state and the actions the loop body needs."""
+
+    def __init__(self, trainer: Trainer, run_dir: RunDir, config: LoopConfig, ctx: DistContext,
+                 manager: CheckpointManager, state: LoopState):
+        self.trainer, self.run_dir, self.config, self.ctx = trainer, run_dir, config, ctx
+        self.manager, self.state = manager, state
+        self.saved_at: tuple[int, int, int] | None = None
+        self._elapsed_base = state.elapsed_s
+        self._start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return self._elapsed_base + time.perf_counter() - self._start
+
+    def position(self) -> tuple[int, int, int]:
+        return self.state.step, self.state.epoch, self.state.batch_index
+
+    def finished(self) -> bool:
+        config, state = self.config, self.state
+        return ((config.max_steps is not None and state.step >= config.max_steps)
+                or (config.max_epochs is not None and state.epoch >= config.max_epochs))
+
+    def save(self) -> None:
+        """Collective: every rank contributes its RNG state; rank 0 writes."""
+        self.state.elapsed_s = self.elapsed()
+        rng_states = all_gather_object(capture_rng_state(), self.ctx)
+        if self.ctx.is_main:
+            self.manager.save(self.state.step, {
+                "format": CHECKPOINT_FORMAT,
+                "world_size": self.ctx.world_size,
+                "loop": dataclasses.asdict(self.state),
+                "rng": rng_states,
+                "trainer": self.trainer.state_dict(),
+            })
+        self.saved_at = self.position()
+        self.trainer.on_save(self.state.step)
+
+    def log(self, losses: Mapping[str, float]) -> None:
+        """Collective: losses are averaged over ranks."""
+        mean = all_reduce_mean(torch.tensor(list(losses.values()), dtype=torch.float64, device=self.ctx.device),
+                               self.ctx).tolist()
+        record = {"step": self.state.step, "epoch": self.state.epoch, **dict(zip(losses, mean)),
+                  **self.trainer.extra_metrics(), "time": round(self.elapsed(), 3)}
+        self.run_dir.log_metrics(record)
+
+    def end_epoch(self) -> None:
+        self.trainer.on_epoch_end(self.state.epoch)
+        self.state.epoch += 1
+        self.state.batch_index = 0
+        every = self.config.save_every_epochs
+        if every is not None and self.state.epoch % every == 0:
+            self.save()
+
+    def after_step(self, losses: Mapping[str, float]) -> None:
+        self.state.step += 1
+        self.state.batch_index += 1
+        config = self.config
+        if self.state.step % config.log_interval == 0:
+            self.log(losses)
+        if config.save_interval is not None and self.state.step % config.save_interval == 0:
+            self.save()
+
+
+def _total_steps(config: LoopConfig, batches_per_epoch: int) -> int:
+    by_epochs = None if config.max_epochs is None else config.max_epochs * batches_per_epoch
+    return min(v for v in (config.max_steps, by_epochs) if v is not None)
+
+
+def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopConfig,
+        ctx: DistContext | None = None, resume: Resume | str | os.PathLike = Resume.AUTO) -> LoopState:
+    """Train until ``config.max_steps`` / ``config.max_epochs``; return the final position.
+
+    ``resume``: a :class:`Resume` mode, or the path of a checkpoint to continue from (new
+    checkpoints still go to ``run_dir``). Metrics logged after the resumed step by an interrupted run
+    are dropped from metrics.jsonl, so the file reads as one uninterrupted run.
+    Raises NonFiniteLossError (from ddx.train.guard) at the first nan/inf loss, before that step
+    can be checkpointed.
+    """
+    ctx = ctx if ctx is not None else DistContext()
+    if not isinstance(trainer, Trainer):
+        raise TypeError(f"trainer must subclass ddx.train.Trainer, got {type(trainer).__name__}")
+    batches_per_epoch = len(batches)
+    if batches_per_epoch < 1:
+        raise ValueError("the batch source yields no batch per epoch")
+    manager = CheckpointManager(run_dir.checkpoints_dir, config.keep_last, create=ctx.is_main)
+    path = _main_decides(lambda: _checkpoint_to_load(resume, manager), ctx)
+    if path is None:
+        state = LoopState(batches_per_epoch=batches_per_epoch)
+    else:
+        state = _restore(trainer, path, batches_per_epoch, ctx)
+    run_dir.truncate_metrics(after_step=state.step)
+    loop = _Run(trainer, run_dir, config, ctx, manager, state)
+    if path is not None:
+        loop.saved_at = loop.position()
+    progress = Progress(_total_steps(config, batches_per_epoch), config.log_interval, start_step=state.step,
+                        enabled=ctx.is_main and config.progress)
+    if path is not None:
+        progress.write(f"resumed from {path} at step {state.step} (epoch {state.epoch}, "
+                       f"batch {state.batch_index})")
+    try:
+        while True:
+            if state.batch_index == batches_per_epoch:
+                loop.end_epoch()
+            if loop.finished():
+                break
+            for batch in batches.epoch(state.epoch, state.batch_index):
+                losses = check_finite(trainer.train_step(batch, state.step), state.step, ctx.is_distributed)
+                loop.after_step(losses)
+                progress.update(state.step, losses, state.epoch)
+                if loop.finished():
+                    break
+        if loop.saved_at != loop.position():
+            loop.save()
+    finally:
+        progress.close()
+    return state

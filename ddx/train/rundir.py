@@ -1,0 +1,150 @@
+"""The run directory: resolved config, metrics log, sample grids, checkpoints.
+
+Layout::
+
+    <root>/config.json        resolved configuration (frozen dataclasses -> JSON)
+    <root>/metrics.jsonl      one JSON object per log line
+    <root>/samples/<name>.png sample grids
+    <root>/checkpoints/       ckpt_<step>.pt (see checkpoint.py)
+
+Every method writes only on the main process (``is_main=True``, rank 0); on other ranks it does nothing,
+so trainers can call it unconditionally.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ddx.train.checkpoint import atomic_save
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Frozen dataclasses (nested), enums (by name), paths, tuples, mappings -> plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {field.name: to_jsonable(getattr(obj, field.name)) for field in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.name
+    if isinstance(obj, Mapping):
+        return {str(key): to_jsonable(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(value) for value in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot write a {type(obj).__name__} to JSON: {obj!r}")
+
+
+def images_to_uint8_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> torch.Tensor:
+    """Tile images (N, C, H, W) with values in [-1, 1] into one uint8 RGB grid (H', W', 3).
+
+    C must be 1 or 3; values outside [-1, 1] are clamped. ``nrow`` images per row, default ceil(sqrt(N)).
+    """
+    from torchvision.utils import make_grid
+
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] not in (1, 3):
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a tensor (N, C, H, W) with C in (1, 3), got {shape}")
+    if images.shape[0] == 0:
+        raise ValueError("images must hold at least one image")
+    if nrow is None:
+        nrow = math.ceil(math.sqrt(images.shape[0]))
+    unit = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
+    grid = make_grid(unit, nrow=nrow, padding=padding)
+    # Same rounding as torchvision.utils.save_image.
+    return grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+
+
+class RunDir:
+    """A training run's directory. Construct it on every rank; only ``is_main`` writes."""
+
+    def __init__(self, root: str | os.PathLike, is_main: bool = True):
+        self.root = Path(root)
+        self.is_main = is_main
+        if is_main:
+            self.samples_dir.mkdir(parents=True, exist_ok=True)
+            self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.root / "checkpoints"
+
+    def write_config(self, config: Any) -> None:
+        """Write a dataclass (or a mapping of them) as indented JSON, atomically."""
+        if not self.is_main:
+            return
+        text = json.dumps(to_jsonable(config), indent=2, sort_keys=False) + "\n"
+        tmp = self.config_path.with_name(".config.json.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.config_path)
+
+    def log_metrics(self, record: Mapping[str, Any]) -> None:
+        """Append one JSON object as a line of metrics.jsonl."""
+        if not self.is_main:
+            return
+        line = json.dumps(to_jsonable(record), allow_nan=True)
+        with open(self.metrics_path, "a") as f:
+            f.write(line + "\n")
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl; an incomplete last line (a crash mid-write) is skipped."""
+        if not self.metrics_path.exists():
+            return []
+        records = []
+        for line in self.metrics_path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return records
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """Drop records with ``step > after_step`` (logged after the checkpoint a run resumes from)."""
+        if not self.is_main or not self.metrics_path.exists():
+            return
+        kept = [r for r in self.read_metrics() if int(r.get("step", -1)) <= after_step]
+        tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r, allow_nan=True) + "\n" for r in kept))
+        os.replace(tmp, self.metrics_path)
+
+    def save_images(self, name: str, images: torch.Tensor, nrow: int | None = None) -> Path:
+        """Save images (N, C, H, W) in [-1, 1] as the grid ``samples/<name>.png``; returns its path."""
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"sample name must be a plain file stem, got {name!r}")
+        path = self.samples_dir / f"{name}.png"
+        grid = images_to_uint8_grid(images, nrow)
+        if self.is_main:
+            from PIL import Image
+
+            Image.fromarray(grid.numpy()).save(path)
+        return path
+
+    def save_tensor(self, name: str, value: Any) -> Path:
+        """Save tensors (e.g. raw samples) atomically as ``samples/<name>.pt``."""
+        path = self.samples_dir / f"{name}.pt"
+        if self.is_main:
+            atomic_save(value, path)
+        return path

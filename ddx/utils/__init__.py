@@ -1,0 +1,1 @@
+"""Generic helpers that are not specific to diffusion (progress display, ...)."""

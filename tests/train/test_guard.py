@@ -1,0 +1,43 @@
+"""The NaN guard: a clear error naming term and step, raised before that step is checkpointed."""
+
+import math
+
+import pytest
+import torch
+
+from _train_toy import main
+from ddx.train import CheckpointManager, NonFiniteLossError, RunDir, check_finite
+
+
+def test_finite_losses_come_back_as_floats():
+    assert check_finite({"g_loss": torch.tensor(1.5), "d_loss": torch.tensor([2.0])}, 3) == {
+        "g_loss": 1.5, "d_loss": 2.0}
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")], ids=["nan", "inf", "-inf"])
+def test_non_finite_names_term_and_step(bad):
+    with pytest.raises(NonFiniteLossError, match=f"loss 'd_loss' is {bad} at step 17") as info:
+        check_finite({"g_loss": torch.tensor(1.0), "d_loss": torch.tensor(bad)}, 17)
+    assert info.value.term == "d_loss" and info.value.step == 17
+    assert math.isnan(info.value.value) if math.isnan(bad) else info.value.value == bad
+
+
+@pytest.mark.parametrize("losses, error, message", [
+    ({}, TypeError, "non-empty dict of scalar tensors"),
+    ({"a": 1.0}, TypeError, "loss 'a' must be a scalar tensor, got float"),
+    ({"a": torch.zeros(2)}, ValueError, r"loss 'a' must be a scalar tensor, got shape \(2,\)"),
+], ids=["empty", "float", "vector"])
+def test_bad_loss_dicts(losses, error, message):
+    with pytest.raises(error, match=message):
+        check_finite(losses, 0)
+
+
+def test_nan_stops_run_and_keeps_last_checkpoint(tmp_path, restore_threads):
+    with pytest.raises(NonFiniteLossError, match="loss 'loss' is nan at step 17"):
+        main(["--run-dir", str(tmp_path), "--max-steps", "30", "--save-interval", "5", "--nan-at-step", "17"])
+    manager = CheckpointManager(tmp_path / "checkpoints", keep_last=2)
+    assert manager.steps() == [10, 15]
+    state = manager.load_latest()
+    assert state["loop"]["step"] == 15
+    assert all(torch.isfinite(p).all() for p in state["trainer"]["model"].values())
+    assert [r["step"] for r in RunDir(tmp_path).read_metrics()] == list(range(1, 18))
