@@ -12,18 +12,22 @@ Public ops (shapes in each docstring); each file adds its import below when it l
 
 from kernels import reference
 from kernels._checks import INTERPRET
+from kernels.adagn import adagn
 from kernels.upfirdn2d import upfirdn2d
 from kernels.q_sample import q_sample
 from kernels.q_sample_pairs import q_sample_pairs
 from kernels.sample_posterior import sample_posterior
 from kernels.p_mean_variance import p_mean_variance_learned_range
+from kernels.vb_terms import vb_terms_bpd
 
 __all__ = [
     "INTERPRET",
     "reference",
+    "adagn",
     "upfirdn2d",
     "q_sample",
     "q_sample_pairs",
     "sample_posterior",
     "p_mean_variance_learned_range",
+    "vb_terms_bpd",
 ]

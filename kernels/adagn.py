@@ -1,0 +1,579 @@
+"""Fused AdaGN: GroupNorm (no own affine, fp32 statistics) -> `* gamma + beta` -> optional SiLU.
+
+x is read as (N, C, HW), NCHW-contiguous: the group g of sample n is one contiguous run of
+Cg = C / G channels x HW positions, starting at element (n * G + g) * Cg * HW. Kernels walk a
+group in [BLOCK_C, BLOCK_HW] tiles (channels x positions), so the per-channel gamma/beta are a
+[BLOCK_C] vector and the per-channel gradient sums are row sums of the tile.
+
+Three ways to run a call (`Path`), chosen by `make_plan`:
+    FUSED   the whole group fits one tile (<= TUNING.fused_max_elems elements): one program per
+            (sample, group) reads x once, computes mean and variance in registers (two passes
+            over the registers, not over memory), normalises and writes y once.
+    LOOPED  the group is too big for one tile but the N * G programs fill the GPU: a stats
+            kernel loops over the group (per-tile mean and M2 merged with Chan's formula), then an
+            apply kernel loops again to normalise; x is read twice.
+    SPLIT   N * G programs cannot fill the GPU (batch 1 at 256x256, C=128, G=32: 32 programs):
+            each group's HW range is cut into S chunks, so both kernels run N * G * S programs;
+            the stats kernel writes one (mean, M2) per chunk, the apply kernel merges the S
+            partials of its group (Chan's formula, exact and stable) and normalises its chunk.
+            LOOPED is SPLIT with S = 1.
+Heuristic: a CUDA GPU wants about TUNING.programs_per_sm programs per SM resident to keep enough
+loads in flight; when N * G is below that target and the group is too big for one tile, S =
+ceil(target / (N * G)) (at most one chunk per tile row, at most TUNING.max_splits). A group
+that fits one tile is never split: then the whole tensor is under target * fused_max_elems
+elements and the call is launch-bound anyway. The backward follows the forward's plan.
+
+Statistics and every accumulation are fp32 whatever the dtypes; the variance is biased and eps
+sits inside the rsqrt, as in torch.nn.functional.group_norm.
+"""
+
+import dataclasses
+import enum
+import functools
+import math
+
+import torch
+import triton
+import triton.language as tl
+from torch.autograd.function import once_differentiable
+
+from kernels import reference
+from kernels._checks import FLOAT_DTYPES, check_same_device, check_tensor, use_triton
+
+PARAM_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+@triton.jit
+def _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr):
+    """Offsets of the [BLOCK_C, BLOCK_HW] tile at (channel c0, position hw0) of a group, and its masks."""
+    c_in_group = c0 + tl.arange(0, BLOCK_C)
+    hw = hw0 + tl.arange(0, BLOCK_HW)
+    channel_in_group = c_in_group < Cg
+    tile_in_bounds = channel_in_group[:, None] & (hw[None, :] < hw_stop)
+    offs = group_start + c_in_group[:, None] * HW + hw[None, :]
+    return offs, tile_in_bounds, c_in_group, channel_in_group
+
+
+@triton.jit
+def _load_channel_param(ptr, n, channel, channel_valid, stride_n, stride_c, HAS: tl.constexpr, DEFAULT: tl.constexpr):
+    """gamma or beta for these channels of sample n as fp32 (stride_n is 0 for a (C,) parameter)."""
+    if HAS:
+        value = tl.load(ptr + n * stride_n + channel * stride_c, mask=channel_valid, other=DEFAULT).to(tl.float32)
+    else:
+        value = tl.zeros_like(channel).to(tl.float32) + DEFAULT
+    return value
+
+
+@triton.jit
+def _affine_activation(xhat, gamma, beta, SILU: tl.constexpr):
+    """xhat [BLOCK_C, BLOCK_HW] * gamma [BLOCK_C] + beta [BLOCK_C], then SiLU if asked."""
+    y = xhat * gamma[:, None] + beta[:, None]
+    if SILU:
+        y = y * tl.sigmoid(y)
+    return y
+
+
+@triton.jit
+def _grad_pre_activation(dy, xhat, gamma, beta, SILU: tl.constexpr):
+    """Gradient w.r.t. xhat * gamma + beta: dy itself, or dy * silu'(y_pre) when SiLU follows."""
+    if SILU:
+        y_pre = xhat * gamma[:, None] + beta[:, None]
+        sig = tl.sigmoid(y_pre)
+        dy = dy * sig * (1.0 + y_pre * (1.0 - sig))
+    return dy
+
+
+@triton.jit
+def _adagn_fwd_kernel(
+    x_ptr, y_ptr, gamma_ptr, beta_ptr, mean_ptr, rstd_ptr,
+    G, Cg, HW, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c, eps,
+    HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, SILU: tl.constexpr,
+    BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr,
+):
+    """FUSED path, grid (N * G,): the whole group is one [BLOCK_C, BLOCK_HW] tile; x read once.
+
+    Statistics are of x - shift, shift being the group's first value: the sums then stay of the
+    order of the spread, not of the offset, so the fp32 mean is accurate when |mean| >> std.
+    """
+    pid_group = tl.program_id(0).to(tl.int64)
+    n = pid_group // G
+    group_start = pid_group * Cg * HW
+    offs, tile_in_bounds, c_in_group, channel_in_group = _group_tile(group_start, 0, 0, Cg, HW, HW, BLOCK_C, BLOCK_HW)
+    shift = tl.load(x_ptr + group_start).to(tl.float32)
+    x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+    x = tl.where(tile_in_bounds, x - shift, 0.0)
+    count = Cg * HW * 1.0  # a float whether or not Triton specialised Cg or HW to 1
+    mean = tl.sum(x) / count
+    diff = tl.where(tile_in_bounds, x - mean, 0.0)
+    rstd = tl.rsqrt(tl.sum(diff * diff) / count + eps)
+    tl.store(mean_ptr + pid_group, shift + mean)
+    tl.store(rstd_ptr + pid_group, rstd)
+
+    channel = (pid_group % G) * Cg + c_in_group
+    gamma = _load_channel_param(gamma_ptr, n, channel, channel_in_group, gamma_stride_n, gamma_stride_c, HAS_GAMMA, 1.0)
+    beta = _load_channel_param(beta_ptr, n, channel, channel_in_group, beta_stride_n, beta_stride_c, HAS_BETA, 0.0)
+    y = _affine_activation(diff * rstd, gamma, beta, SILU)
+    tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=tile_in_bounds)
+
+
+@triton.jit
+def _adagn_stats_kernel(
+    x_ptr, part_mean_ptr, part_m2_ptr,
+    Cg, HW, HW_PER_CHUNK, S,
+    BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr,
+):
+    """LOOPED/SPLIT pass 1, grid (N * G, S): mean and M2 (sum of squared deviations) of one chunk.
+
+    The chunk is the group's Cg channels x positions [chunk * HW_PER_CHUNK, +HW_PER_CHUNK); each
+    tile's own mean and M2 are merged into the running ones with Chan's formula, which keeps
+    full fp32 accuracy where a running sum of squares would cancel. As in the FUSED kernel, the
+    statistics are of x - shift (the group's first value); the apply kernel adds shift back.
+    """
+    pid_group = tl.program_id(0).to(tl.int64)
+    chunk = tl.program_id(1).to(tl.int64)
+    group_start = pid_group * Cg * HW
+    hw_start = chunk * HW_PER_CHUNK
+    hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
+    shift = tl.load(x_ptr + group_start).to(tl.float32)
+    count = tl.zeros((), tl.float32)
+    mean = tl.zeros((), tl.float32)
+    m2 = tl.zeros((), tl.float32)
+    for c0 in range(0, Cg, BLOCK_C):
+        for hw0 in range(hw_start, hw_stop, BLOCK_HW):
+            offs, tile_in_bounds, _, _ = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
+            x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+            x = tl.where(tile_in_bounds, x - shift, 0.0)
+            tile_count = tl.sum(tile_in_bounds.to(tl.float32))
+            tile_mean = tl.sum(x) / tile_count
+            tile_diff = tl.where(tile_in_bounds, x - tile_mean, 0.0)
+            tile_m2 = tl.sum(tile_diff * tile_diff)
+            new_count = count + tile_count
+            delta = tile_mean - mean
+            mean += delta * (tile_count / new_count)
+            m2 += tile_m2 + delta * delta * (count * tile_count / new_count)
+            count = new_count
+    tl.store(part_mean_ptr + pid_group * S + chunk, mean)
+    tl.store(part_m2_ptr + pid_group * S + chunk, m2)
+
+
+@triton.jit
+def _adagn_fwd_apply_kernel(
+    x_ptr, y_ptr, gamma_ptr, beta_ptr, part_mean_ptr, part_m2_ptr, mean_ptr, rstd_ptr,
+    G, Cg, HW, HW_PER_CHUNK, S, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c, eps,
+    HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, SILU: tl.constexpr,
+    BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr, BLOCK_S: tl.constexpr,
+):
+    """LOOPED/SPLIT pass 2, grid (N * G, S): merge the group's S partial (mean, M2), normalise one chunk."""
+    pid_group = tl.program_id(0).to(tl.int64)
+    chunk = tl.program_id(1).to(tl.int64)
+    n = pid_group // G
+    group_start = pid_group * Cg * HW
+
+    # Chan's parallel merge of the S chunks: tile [BLOCK_S]; a chunk's count follows from its bounds.
+    chunk_ids = tl.arange(0, BLOCK_S)
+    chunk_valid = chunk_ids < S
+    chunk_len = tl.minimum((chunk_ids + 1) * HW_PER_CHUNK, HW) - chunk_ids * HW_PER_CHUNK
+    chunk_count = tl.where(chunk_valid, Cg * chunk_len, 0).to(tl.float32)
+    chunk_mean = tl.load(part_mean_ptr + pid_group * S + chunk_ids, mask=chunk_valid, other=0.0)
+    chunk_m2 = tl.load(part_m2_ptr + pid_group * S + chunk_ids, mask=chunk_valid, other=0.0)
+    count = Cg * HW * 1.0  # a float whether or not Triton specialised Cg or HW to 1
+    mean = tl.sum(chunk_count * chunk_mean) / count
+    chunk_delta = chunk_mean - mean
+    m2 = tl.sum(chunk_m2 + chunk_count * chunk_delta * chunk_delta)
+    rstd = tl.rsqrt(m2 / count + eps)
+    shift = tl.load(x_ptr + group_start).to(tl.float32)
+    if chunk == 0:
+        tl.store(mean_ptr + pid_group, shift + mean)
+        tl.store(rstd_ptr + pid_group, rstd)
+
+    hw_start = chunk * HW_PER_CHUNK
+    hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
+    for c0 in range(0, Cg, BLOCK_C):
+        offs, tile_in_bounds, c_in_group, channel_in_group = _group_tile(group_start, c0, hw_start, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
+        channel = (pid_group % G) * Cg + c_in_group
+        gamma = _load_channel_param(gamma_ptr, n, channel, channel_in_group, gamma_stride_n, gamma_stride_c, HAS_GAMMA, 1.0)
+        beta = _load_channel_param(beta_ptr, n, channel, channel_in_group, beta_stride_n, beta_stride_c, HAS_BETA, 0.0)
+        for hw0 in range(hw_start, hw_stop, BLOCK_HW):
+            offs, tile_in_bounds, _, _ = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
+            x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+            y = _affine_activation(((x - shift) - mean) * rstd, gamma, beta, SILU)
+            tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=tile_in_bounds)
+
+
+@triton.jit
+def _adagn_bwd_kernel(
+    x_ptr, dy_ptr, mean_ptr, rstd_ptr, gamma_ptr, beta_ptr, dx_ptr, dgamma_ptr, dbeta_ptr,
+    C, G, Cg, HW, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
+    HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, SILU: tl.constexpr, STORE_DX: tl.constexpr,
+    BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr,
+):
+    """FUSED backward, grid (N * G,): x and dy read once as [BLOCK_C, BLOCK_HW] tiles.
+
+    With g = dy' * gamma (dy' the gradient before SiLU): dbeta_c = sum_hw dy', dgamma_c =
+    sum_hw dy' * xhat, and dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) over the group,
+    where the two group means are sum_c gamma_c dbeta_c / count and sum_c gamma_c dgamma_c / count.
+    dgamma/dbeta are written per sample, fp32, (N, C).
+    """
+    pid_group = tl.program_id(0).to(tl.int64)
+    n = pid_group // G
+    group_start = pid_group * Cg * HW
+    offs, tile_in_bounds, c_in_group, channel_in_group = _group_tile(group_start, 0, 0, Cg, HW, HW, BLOCK_C, BLOCK_HW)
+    mean = tl.load(mean_ptr + pid_group)
+    rstd = tl.load(rstd_ptr + pid_group)
+    channel = (pid_group % G) * Cg + c_in_group
+    gamma = _load_channel_param(gamma_ptr, n, channel, channel_in_group, gamma_stride_n, gamma_stride_c, HAS_GAMMA, 1.0)
+    beta = _load_channel_param(beta_ptr, n, channel, channel_in_group, beta_stride_n, beta_stride_c, HAS_BETA, 0.0)
+
+    x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+    dy = tl.load(dy_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+    xhat = tl.where(tile_in_bounds, (x - mean) * rstd, 0.0)
+    dy = _grad_pre_activation(dy, xhat, gamma, beta, SILU)
+    dbeta = tl.sum(dy, axis=1)
+    dgamma = tl.sum(dy * xhat, axis=1)
+    tl.store(dbeta_ptr + n * C + channel, dbeta, mask=channel_in_group)
+    tl.store(dgamma_ptr + n * C + channel, dgamma, mask=channel_in_group)
+    if STORE_DX:
+        count = Cg * HW * 1.0  # a float whether or not Triton specialised Cg or HW to 1
+        mean_g = tl.sum(gamma * dbeta) / count
+        mean_g_xhat = tl.sum(gamma * dgamma) / count
+        dx = rstd * (dy * gamma[:, None] - mean_g - xhat * mean_g_xhat)
+        tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=tile_in_bounds)
+
+
+@triton.jit
+def _adagn_bwd_reduce_kernel(
+    x_ptr, dy_ptr, mean_ptr, rstd_ptr, gamma_ptr, beta_ptr, part_dgamma_ptr, part_dbeta_ptr,
+    G, Cg, HW, HW_PER_CHUNK, S, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
+    SILU: tl.constexpr, HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr,
+    BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr,
+):
+    """LOOPED/SPLIT backward pass 1, grid (N * G, S): per-channel sums of dy' and dy' * xhat over one chunk.
+
+    Partials are laid out (N, C, S) in fp32: entry ((n * C + channel) * S + chunk).
+    """
+    pid_group = tl.program_id(0).to(tl.int64)
+    chunk = tl.program_id(1).to(tl.int64)
+    n = pid_group // G
+    group_start = pid_group * Cg * HW
+    mean = tl.load(mean_ptr + pid_group)
+    rstd = tl.load(rstd_ptr + pid_group)
+    hw_start = chunk * HW_PER_CHUNK
+    hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
+    for c0 in range(0, Cg, BLOCK_C):
+        offs, tile_in_bounds, c_in_group, channel_in_group = _group_tile(group_start, c0, hw_start, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
+        channel = (pid_group % G) * Cg + c_in_group
+        gamma = _load_channel_param(gamma_ptr, n, channel, channel_in_group, gamma_stride_n, gamma_stride_c, HAS_GAMMA, 1.0)
+        beta = _load_channel_param(beta_ptr, n, channel, channel_in_group, beta_stride_n, beta_stride_c, HAS_BETA, 0.0)
+        dbeta = tl.zeros((BLOCK_C,), tl.float32)
+        dgamma = tl.zeros((BLOCK_C,), tl.float32)
+        for hw0 in range(hw_start, hw_stop, BLOCK_HW):
+            offs, tile_in_bounds, _, _ = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
+            x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+            dy = tl.load(dy_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+            xhat = tl.where(tile_in_bounds, (x - mean) * rstd, 0.0)
+            dy = _grad_pre_activation(dy, xhat, gamma, beta, SILU)
+            dbeta += tl.sum(dy, axis=1)
+            dgamma += tl.sum(dy * xhat, axis=1)
+        part_offs = (pid_group * Cg + c_in_group) * S + chunk
+        tl.store(part_dbeta_ptr + part_offs, dbeta, mask=channel_in_group)
+        tl.store(part_dgamma_ptr + part_offs, dgamma, mask=channel_in_group)
+
+
+@triton.jit
+def _adagn_bwd_apply_kernel(
+    x_ptr, dy_ptr, mean_ptr, rstd_ptr, gamma_ptr, beta_ptr, part_dgamma_ptr, part_dbeta_ptr, dx_ptr, dgamma_ptr, dbeta_ptr,
+    C, G, Cg, HW, HW_PER_CHUNK, S, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
+    HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, SILU: tl.constexpr, STORE_DX: tl.constexpr,
+    BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr, BLOCK_S: tl.constexpr,
+):
+    """LOOPED/SPLIT backward pass 2, grid (N * G, S): sum the partials, then dx over one chunk.
+
+    Every program of a group sums the same partials (Cg x S floats, small next to the chunk);
+    chunk 0 writes the per-sample dgamma/dbeta (N, C) fp32.
+    """
+    pid_group = tl.program_id(0).to(tl.int64)
+    chunk = tl.program_id(1).to(tl.int64)
+    n = pid_group // G
+    group_start = pid_group * Cg * HW
+    mean = tl.load(mean_ptr + pid_group)
+    rstd = tl.load(rstd_ptr + pid_group)
+    chunk_ids = tl.arange(0, BLOCK_S)
+    sum_g = tl.zeros((), tl.float32)
+    sum_g_xhat = tl.zeros((), tl.float32)
+    for c0 in range(0, Cg, BLOCK_C):
+        c_in_group = c0 + tl.arange(0, BLOCK_C)
+        channel_in_group = c_in_group < Cg
+        channel = (pid_group % G) * Cg + c_in_group
+        # partials tile [BLOCK_C, BLOCK_S]: these channels x every chunk of the group
+        part_offs = (pid_group * Cg + c_in_group)[:, None] * S + chunk_ids[None, :]
+        part_valid = channel_in_group[:, None] & (chunk_ids[None, :] < S)
+        dbeta = tl.sum(tl.load(part_dbeta_ptr + part_offs, mask=part_valid, other=0.0), axis=1)
+        dgamma = tl.sum(tl.load(part_dgamma_ptr + part_offs, mask=part_valid, other=0.0), axis=1)
+        if chunk == 0:
+            tl.store(dbeta_ptr + n * C + channel, dbeta, mask=channel_in_group)
+            tl.store(dgamma_ptr + n * C + channel, dgamma, mask=channel_in_group)
+        gamma = _load_channel_param(gamma_ptr, n, channel, channel_in_group, gamma_stride_n, gamma_stride_c, HAS_GAMMA, 1.0)
+        sum_g += tl.sum(gamma * dbeta)
+        sum_g_xhat += tl.sum(gamma * dgamma)
+
+    if STORE_DX:
+        count = Cg * HW * 1.0  # a float whether or not Triton specialised Cg or HW to 1
+        mean_g = sum_g / count
+        mean_g_xhat = sum_g_xhat / count
+        hw_start = chunk * HW_PER_CHUNK
+        hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
+        for c0 in range(0, Cg, BLOCK_C):
+            offs, tile_in_bounds, c_in_group, channel_in_group = _group_tile(group_start, c0, hw_start, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
+            channel = (pid_group % G) * Cg + c_in_group
+            gamma = _load_channel_param(gamma_ptr, n, channel, channel_in_group, gamma_stride_n, gamma_stride_c, HAS_GAMMA, 1.0)
+            beta = _load_channel_param(beta_ptr, n, channel, channel_in_group, beta_stride_n, beta_stride_c, HAS_BETA, 0.0)
+            for hw0 in range(hw_start, hw_stop, BLOCK_HW):
+                offs, tile_in_bounds, _, _ = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
+                x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+                dy = tl.load(dy_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+                xhat = tl.where(tile_in_bounds, (x - mean) * rstd, 0.0)
+                dy = _grad_pre_activation(dy, xhat, gamma, beta, SILU)
+                dx = rstd * (dy * gamma[:, None] - mean_g - xhat * mean_g_xhat)
+                tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=tile_in_bounds)
+
+
+class Path(enum.Enum):
+    """How a call runs (see the module docstring)."""
+
+    FUSED = "fused"
+    LOOPED = "looped"
+    SPLIT = "split"
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuning:
+    """The knobs of `make_plan`; tests swap in small values to drive every path on tiny shapes."""
+
+    fused_max_elems: int = 8192  # largest padded group tile one program holds in registers
+    chunk_tile_elems: int = 4096  # tile of the LOOPED/SPLIT kernels
+    chunk_max_block_c: int = 16  # channels per LOOPED/SPLIT tile (the rest of the tile is positions)
+    programs_per_sm: int = 8  # resident programs per SM that keep a GPU's memory system busy
+    interpreter_programs: int = 1  # the "device" target under TRITON_INTERPRET: never split unless tests ask
+    max_splits: int = 512  # bound on S, so the apply kernels' [BLOCK_S] merge stays one small tile
+
+
+TUNING = Tuning()
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A call's path and tile shape; S = splits chunks of hw_per_chunk positions per group."""
+
+    path: Path
+    block_c: int
+    block_hw: int
+    hw_per_chunk: int
+    splits: int
+    num_warps: int
+
+
+def _warps_for(tile_elems):
+    """About 16 fp32 elements per thread of each live tile, 1 to 16 warps."""
+    return min(max(tile_elems // 512, 1), 16)
+
+
+def make_plan(channels, hw, num_groups, num_programs_target, batch):
+    """Choose FUSED / LOOPED / SPLIT and the tiles for x (batch, channels, hw) in num_groups groups."""
+    tuning = TUNING
+    cg = channels // num_groups
+    block_c, block_hw = triton.next_power_of_2(cg), triton.next_power_of_2(hw)
+    if block_c * block_hw <= tuning.fused_max_elems:
+        return Plan(Path.FUSED, block_c, block_hw, hw, 1, _warps_for(block_c * block_hw))
+    block_c = min(block_c, tuning.chunk_max_block_c)
+    block_hw = min(block_hw, max(tuning.chunk_tile_elems // block_c, 1))
+    groups = batch * num_groups
+    splits = min(math.ceil(num_programs_target / groups), triton.cdiv(hw, block_hw), tuning.max_splits)
+    splits = max(splits, 1)
+    hw_per_chunk = triton.cdiv(triton.cdiv(hw, splits), block_hw) * block_hw
+    splits = triton.cdiv(hw, hw_per_chunk)
+    path = Path.SPLIT if splits > 1 else Path.LOOPED
+    return Plan(path, block_c, block_hw, hw_per_chunk, splits, _warps_for(block_c * block_hw))
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_sm_count(index):
+    return torch.cuda.get_device_properties(index).multi_processor_count
+
+
+def target_programs(device):
+    """Programs that fill `device`: TUNING.programs_per_sm per SM on CUDA; the interpreter's setting on CPU."""
+    if device.type == "cuda":
+        return TUNING.programs_per_sm * _cuda_sm_count(device.index if device.index is not None else torch.cuda.current_device())
+    return TUNING.interpreter_programs
+
+
+def plan_for(x, num_groups):
+    """The plan of x (N, C, *spatial) on its device."""
+    n, c = x.shape[:2]
+    return make_plan(c, x[0, 0].numel(), num_groups, target_programs(x.device), n)
+
+
+def _param_args(param, x):
+    """(pointer tensor, stride over N, stride over C, present) for a gamma/beta of shape (N, C), (C,) or None."""
+    if param is None:
+        return x, 0, 0, False
+    if param.dim() == 2:
+        return param, param.stride(0), param.stride(1), True
+    return param, 0, param.stride(0), True
+
+
+def adagn_fwd(x, gamma, beta, num_groups, eps, silu, plan=None):
+    """Launch the forward. x (N, C, *spatial) contiguous; returns y (x's shape and dtype), mean, rstd (N, G) fp32."""
+    n, c = x.shape[:2]
+    hw = x[0, 0].numel()
+    cg = c // num_groups
+    plan = plan or plan_for(x, num_groups)
+    y = torch.empty_like(x)
+    mean = torch.empty(n, num_groups, device=x.device, dtype=torch.float32)
+    rstd = torch.empty_like(mean)
+    gamma_ptr, gamma_sn, gamma_sc, has_gamma = _param_args(gamma, x)
+    beta_ptr, beta_sn, beta_sc, has_beta = _param_args(beta, x)
+    affine = (gamma_sn, gamma_sc, beta_sn, beta_sc)
+    flags = dict(HAS_GAMMA=has_gamma, HAS_BETA=has_beta, SILU=bool(silu), BLOCK_C=plan.block_c, BLOCK_HW=plan.block_hw)
+    if plan.path is Path.FUSED:
+        _adagn_fwd_kernel[(n * num_groups,)](
+            x, y, gamma_ptr, beta_ptr, mean, rstd, num_groups, cg, hw, *affine, eps, num_warps=plan.num_warps, **flags
+        )
+        return y, mean, rstd
+    grid = (n * num_groups, plan.splits)
+    part_mean = torch.empty(n * num_groups * plan.splits, device=x.device, dtype=torch.float32)
+    part_m2 = torch.empty_like(part_mean)
+    _adagn_stats_kernel[grid](
+        x, part_mean, part_m2, cg, hw, plan.hw_per_chunk, plan.splits,
+        BLOCK_C=plan.block_c, BLOCK_HW=plan.block_hw, num_warps=plan.num_warps,
+    )
+    _adagn_fwd_apply_kernel[grid](
+        x, y, gamma_ptr, beta_ptr, part_mean, part_m2, mean, rstd,
+        num_groups, cg, hw, plan.hw_per_chunk, plan.splits, *affine, eps,
+        BLOCK_S=triton.next_power_of_2(plan.splits), num_warps=plan.num_warps, **flags,
+    )
+    return y, mean, rstd
+
+
+def _param_grad(rows, param):
+    """Per-sample fp32 grad rows (N, C) reduced to param's shape ((C,): summed over N) and dtype."""
+    if param is None:
+        return None
+    grad = rows if param.dim() == 2 else rows.sum(0)
+    return grad.to(param.dtype)
+
+
+def adagn_bwd(dy, x, gamma, beta, mean, rstd, num_groups, silu, plan=None, needs_dx=True):
+    """Launch the backward. dy, x (N, C, *spatial) contiguous; mean, rstd (N, G) fp32 from adagn_fwd.
+
+    Returns (dx or None, dgamma, dbeta): dx in x's dtype; dgamma/dbeta in gamma's/beta's shape
+    and dtype, None where that parameter is None.
+    """
+    n, c = x.shape[:2]
+    hw = x[0, 0].numel()
+    cg = c // num_groups
+    plan = plan or plan_for(x, num_groups)
+    dx = torch.empty_like(x) if needs_dx else x
+    dgamma_rows = torch.empty(n, c, device=x.device, dtype=torch.float32)
+    dbeta_rows = torch.empty_like(dgamma_rows)
+    gamma_ptr, gamma_sn, gamma_sc, has_gamma = _param_args(gamma, x)
+    beta_ptr, beta_sn, beta_sc, has_beta = _param_args(beta, x)
+    affine = (gamma_sn, gamma_sc, beta_sn, beta_sc)
+    flags = dict(HAS_GAMMA=has_gamma, HAS_BETA=has_beta, SILU=bool(silu), BLOCK_C=plan.block_c, BLOCK_HW=plan.block_hw)
+    if plan.path is Path.FUSED:
+        _adagn_bwd_kernel[(n * num_groups,)](
+            x, dy, mean, rstd, gamma_ptr, beta_ptr, dx, dgamma_rows, dbeta_rows,
+            c, num_groups, cg, hw, *affine, STORE_DX=needs_dx, num_warps=plan.num_warps, **flags,
+        )
+    else:
+        grid = (n * num_groups, plan.splits)
+        part_dgamma = torch.empty(n * c * plan.splits, device=x.device, dtype=torch.float32)
+        part_dbeta = torch.empty_like(part_dgamma)
+        _adagn_bwd_reduce_kernel[grid](
+            x, dy, mean, rstd, gamma_ptr, beta_ptr, part_dgamma, part_dbeta,
+            num_groups, cg, hw, plan.hw_per_chunk, plan.splits, *affine, num_warps=plan.num_warps, **flags,
+        )
+        _adagn_bwd_apply_kernel[grid](
+            x, dy, mean, rstd, gamma_ptr, beta_ptr, part_dgamma, part_dbeta, dx, dgamma_rows, dbeta_rows,
+            c, num_groups, cg, hw, plan.hw_per_chunk, plan.splits, *affine,
+            STORE_DX=needs_dx, BLOCK_S=triton.next_power_of_2(plan.splits), num_warps=plan.num_warps, **flags,
+        )
+    return (dx if needs_dx else None), _param_grad(dgamma_rows, gamma), _param_grad(dbeta_rows, beta)
+
+
+class AdaGNFunction(torch.autograd.Function):
+    """Autograd of the Triton AdaGN; x must be contiguous. Differentiable once (double backward raises)."""
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, num_groups, eps, silu):
+        plan = plan_for(x, num_groups)
+        y, mean, rstd = adagn_fwd(x, gamma, beta, num_groups, eps, silu, plan)
+        ctx.save_for_backward(x, gamma, beta, mean, rstd)
+        ctx.num_groups, ctx.silu, ctx.plan = num_groups, silu, plan
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, gamma, beta, mean, rstd = ctx.saved_tensors
+        needs_dx, needs_dgamma, needs_dbeta = ctx.needs_input_grad[:3]
+        dx, dgamma, dbeta = adagn_bwd(
+            dy.contiguous(), x, gamma, beta, mean, rstd, ctx.num_groups, ctx.silu, ctx.plan, needs_dx=needs_dx
+        )
+        return dx, (dgamma if needs_dgamma else None), (dbeta if needs_dbeta else None), None, None, None
+
+
+def _check_param(name, param, x):
+    if param is None:
+        return
+    check_tensor(name, param, dtypes=PARAM_DTYPES)
+    n, c = x.shape[:2]
+    if tuple(param.shape) not in ((n, c), (c,)):
+        raise ValueError(
+            f"{name} has shape {tuple(param.shape)}; expected (N, C) = {(n, c)} or (C,) = {(c,)} for x of shape {tuple(x.shape)}"
+        )
+
+
+def _validate(x, gamma, beta, num_groups, eps):
+    check_tensor("x", x)
+    if x.dim() < 3:
+        raise ValueError(f"x must have at least 3 dimensions (N, C, *spatial), got shape {tuple(x.shape)}")
+    channels = x.shape[1]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, int):
+        raise TypeError(f"num_groups must be an int, got {type(num_groups).__name__}")
+    if num_groups < 1 or channels % num_groups != 0:
+        raise ValueError(f"num_groups={num_groups} must be >= 1 and divide the C={channels} channels of x")
+    _check_param("gamma", gamma, x)
+    _check_param("beta", beta, x)
+    check_same_device(x=x, gamma=gamma, beta=beta)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+
+
+def _memory_format(x):
+    """The channels-last format x is laid out in, or None when it is NCHW-contiguous or neither."""
+    if x.is_contiguous():
+        return None
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    if x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d):
+        return torch.channels_last_3d
+    return None
+
+
+def adagn(x, gamma, beta, num_groups, eps=1e-6, silu=False):
+    """GroupNorm without affine (fp32 statistics), then `* gamma + beta`, then SiLU if silu.
+
+    x: (N, C, *spatial), fp32/fp16/bf16; gamma, beta: (N, C) per sample, (C,) per channel, or
+    None, each independently, any float dtype (computed in fp32); num_groups divides C.
+    Returns x's shape and dtype. A CUDA tensor runs the Triton kernels, a CPU tensor the
+    reference (the Triton interpreter under TRITON_INTERPRET=1). The kernels read NCHW: any other
+    layout is copied to it first, and a channels_last input gets a channels_last output (a
+    second copy; keep x NCHW-contiguous on hot paths). Differentiable once w.r.t. x, gamma, beta.
+    """
+    _validate(x, gamma, beta, num_groups, eps)
+    if not use_triton(x) or x.numel() == 0:
+        return reference.adagn(x, gamma, beta, num_groups, eps=eps, silu=silu)
+    memory_format = _memory_format(x)
+    y = AdaGNFunction.apply(x.contiguous(), gamma, beta, num_groups, float(eps), bool(silu))
+    return y if memory_format is None else y.contiguous(memory_format=memory_format)

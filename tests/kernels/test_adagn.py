@@ -1,0 +1,225 @@
+"""kernels.adagn against kernels.reference.adagn: output and every gradient, every path, bad input.
+
+Runs the Triton kernels through TRITON_INTERPRET=1 (tests/conftest.py), on small shapes. The
+LOOPED and SPLIT paths are driven on tiny shapes by swapping in a small `Tuning`.
+"""
+
+import importlib
+
+import pytest
+import torch
+
+import kernels
+import kernels._checks
+from kernels import reference
+from kernels.adagn import Path, Tuning, make_plan
+from tests.tolerances import assert_close
+
+# kernels/__init__ exports the function as kernels.adagn, so reach the module through importlib.
+adagn_module = importlib.import_module("kernels.adagn")
+adagn = kernels.adagn
+
+# (x shape, num_groups): odd sizes, size-1 dims, 1 to 4 groups, 3-D and 5-D inputs
+SHAPES = [
+    ((1, 4, 1, 1), 2),
+    ((2, 6, 3, 5), 3),
+    ((3, 8, 7, 1), 4),
+    ((2, 12, 5, 5), 4),
+    ((2, 12, 5, 5), 1),
+    ((2, 8, 9), 2),
+    ((1, 4, 2, 3, 3), 2),
+]
+AFFINES = ["per-sample", "per-channel", "none"]
+
+
+def _shape_id(case):
+    shape, groups = case
+    return "x" + "x".join(map(str, shape)) + f"-g{groups}"
+
+
+def _param(kind, n, c, dtype=torch.float32):
+    shapes = {"per-sample": (n, c), "per-channel": (c,), "none": None}
+    return None if shapes[kind] is None else torch.randn(shapes[kind], dtype=dtype)
+
+
+def _check_against_reference(x, gamma, beta, num_groups, silu, eps=1e-6):
+    """Forward and grads of x, gamma, beta (same upstream gradient) against the reference autograd."""
+    leaves = [t.detach().clone().requires_grad_(True) if t is not None else None for t in (x, gamma, beta)]
+    ref_leaves = [t.detach().clone().requires_grad_(True) if t is not None else None for t in (x, gamma, beta)]
+    y = adagn(*leaves, num_groups, eps=eps, silu=silu)
+    expected = reference.adagn(*ref_leaves, num_groups, eps=eps, silu=silu)
+    assert y.dtype == x.dtype and y.shape == x.shape
+    assert_close(y, expected)
+    dy = torch.randn_like(expected)
+    inputs = [t for t in leaves if t is not None]
+    ref_inputs = [t for t in ref_leaves if t is not None]
+    grads = torch.autograd.grad(y, inputs, dy)
+    ref_grads = torch.autograd.grad(expected, ref_inputs, dy)
+    for grad, ref_grad, leaf in zip(grads, ref_grads, inputs):
+        assert grad.dtype == leaf.dtype and grad.shape == leaf.shape
+        # fp64 parameters are computed in fp32 by both sides (the reference upcasts with .float()).
+        assert_close(grad, ref_grad, dtype=torch.float32 if grad.dtype == torch.float64 else None)
+    return y
+
+
+@pytest.mark.parametrize("silu", [False, True], ids=["plain", "silu"])
+@pytest.mark.parametrize("affine", AFFINES)
+@pytest.mark.parametrize("case", SHAPES, ids=_shape_id)
+def test_fp32_matches_reference(case, affine, silu):
+    shape, groups = case
+    x = torch.randn(shape) * 2 + 0.5
+    n, c = shape[:2]
+    _check_against_reference(x, _param(affine, n, c), _param(affine, n, c), groups, silu)
+
+
+@pytest.mark.parametrize("gamma_kind, beta_kind", [("per-sample", "none"), ("none", "per-channel"), ("per-channel", "per-sample")])
+def test_gamma_and_beta_independent(gamma_kind, beta_kind):
+    x = torch.randn(2, 6, 3, 5)
+    _check_against_reference(x, _param(gamma_kind, 2, 6), _param(beta_kind, 2, 6), 3, silu=True)
+
+
+@pytest.mark.parametrize("param_dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("case", [((2, 12, 5, 5), 4), ((3, 8, 7, 1), 2)], ids=_shape_id)
+def test_half_precision_matches_reference(case, dtype, param_dtype):
+    shape, groups = case
+    x = (torch.randn(shape) * 2 + 0.5).to(dtype)
+    n, c = shape[:2]
+    _check_against_reference(x, _param("per-sample", n, c, param_dtype), _param("per-channel", n, c, param_dtype), groups, True)
+
+
+def _small_tuning(programs):
+    """Tiles of 2 channels x 4 positions and groups of at most 8 elements fused, so tiny shapes loop and split."""
+    return Tuning(fused_max_elems=8, chunk_tile_elems=8, chunk_max_block_c=2, interpreter_programs=programs)
+
+
+@pytest.mark.parametrize("path", [Path.FUSED, Path.SPLIT], ids=lambda p: p.value)
+def test_large_mean_offset_keeps_fp32_accuracy(monkeypatch, path):
+    """|mean| >> std: the kernels sum x - shift (two-pass), so the forward matches an fp64 GroupNorm.
+
+    Checked against fp64, not the reference: at this offset PyTorch's fp32 group_norm is itself
+    off by about 5e-5 (its mean is a plain fp32 sum), more than the fp32 tolerance.
+    """
+    if path is Path.SPLIT:
+        monkeypatch.setattr(adagn_module, "TUNING", _small_tuning(12))
+    x = torch.randn(2, 8, 6, 6) + 1000.0
+    gamma = torch.randn(2, 8)
+    assert adagn_module.plan_for(x, 2).path is path
+    expected = torch.nn.functional.group_norm(x.double(), 2, eps=1e-6) * gamma.double()[:, :, None, None]
+    assert_close(adagn(x, gamma, None, 2), expected, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("path", [Path.LOOPED, Path.SPLIT], ids=lambda p: p.value)
+@pytest.mark.parametrize("silu", [False, True], ids=["plain", "silu"])
+@pytest.mark.parametrize("case", [((2, 6, 3, 5), 3), ((1, 8, 7, 1), 4), ((2, 8, 5, 5), 2), ((1, 4, 13), 1)], ids=_shape_id)
+def test_chunked_paths_match_reference(monkeypatch, case, silu, path):
+    shape, groups = case
+    n, c = shape[:2]
+    # LOOPED: the interpreter counts as filled by one program; SPLIT: it wants three per group.
+    programs = 1 if path is Path.LOOPED else 3 * n * groups
+    monkeypatch.setattr(adagn_module, "TUNING", _small_tuning(programs))
+    x = torch.randn(shape) * 2 + 0.5
+    plan = adagn_module.plan_for(x, groups)
+    assert plan.path is path
+    if path is Path.SPLIT:
+        assert plan.splits > 1
+    gamma_kind = "per-sample" if silu else "per-channel"
+    _check_against_reference(x, _param(gamma_kind, n, c), _param("per-sample", n, c), groups, silu)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_split_path_half_precision(monkeypatch, dtype):
+    monkeypatch.setattr(adagn_module, "TUNING", _small_tuning(12))
+    x = torch.randn(2, 6, 3, 5).to(dtype)
+    assert adagn_module.plan_for(x, 3).path is Path.SPLIT
+    _check_against_reference(x, _param("per-sample", 2, 6), _param("per-sample", 2, 6), 3, silu=True)
+
+
+def test_plan_heuristic_on_real_shapes():
+    """The default tuning on an H100-sized GPU (132 SMs): batch 1 splits, the target case fuses."""
+    target = Tuning().programs_per_sm * 132
+    batch1 = make_plan(128, 256 * 256, 32, target, batch=1)
+    assert batch1.path is Path.SPLIT and 32 * batch1.splits >= 1000
+    assert make_plan(256, 32 * 32, 32, target, batch=128).path is Path.FUSED
+    assert make_plan(128, 4 * 4, 32, target, batch=64).path is Path.FUSED
+    assert make_plan(64, 128 * 128, 16, target, batch=256).path is Path.LOOPED
+
+
+def test_channels_last_input_gives_channels_last_output():
+    x = torch.randn(2, 8, 3, 5).to(memory_format=torch.channels_last)
+    y = _check_against_reference(x, _param("per-sample", 2, 8), _param("per-sample", 2, 8), 4, silu=True)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_strided_gamma_beta_from_one_embedding():
+    """gamma, beta = Linear(z).chunk(2, 1) are (N, C) views with row stride 2C; no copy is needed."""
+    emb = torch.randn(3, 16)
+    gamma, beta = emb.chunk(2, dim=1)
+    assert not gamma.is_contiguous()
+    _check_against_reference(torch.randn(3, 8, 4, 3), gamma, beta, 2, silu=True)
+
+
+def test_only_some_inputs_require_grad():
+    x = torch.randn(2, 6, 3, 5)
+    gamma = _param("per-sample", 2, 6).requires_grad_(True)
+    beta = _param("per-channel", 2, 6)
+    y = adagn(x, gamma, beta, 3, silu=True)
+    (grad,) = torch.autograd.grad(y, gamma, torch.ones_like(y))
+    ref_gamma = gamma.detach().clone().requires_grad_(True)
+    expected = reference.adagn(x, ref_gamma, beta, 3, silu=True)
+    (ref_grad,) = torch.autograd.grad(expected, ref_gamma, torch.ones_like(expected))
+    assert_close(grad, ref_grad)
+
+
+def test_double_backward_raises():
+    x = torch.randn(2, 6, 3, 5, requires_grad=True)
+    gamma = torch.randn(2, 6, requires_grad=True)
+    y = adagn(x, gamma, None, 3, silu=True)
+    (grad_x,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        grad_x.sum().backward()
+
+
+def test_empty_batch():
+    x = torch.randn(0, 4, 3, 3)
+    assert adagn(x, None, None, 2).shape == (0, 4, 3, 3)
+
+
+def test_cpu_without_interpreter_runs_the_reference(monkeypatch):
+    def must_not_run(*args):
+        raise AssertionError("the Triton path ran on a CPU tensor without the interpreter")
+
+    monkeypatch.setattr(kernels._checks, "INTERPRET", False)
+    monkeypatch.setattr(adagn_module.AdaGNFunction, "apply", must_not_run)
+    x, gamma = torch.randn(2, 6, 3, 5), torch.randn(6)
+    torch.testing.assert_close(adagn(x, gamma, None, 3, silu=True), reference.adagn(x, gamma, None, 3, silu=True), rtol=0, atol=0)
+
+
+def _bad(x_shape=(2, 4, 3, 3), gamma_shape=(2, 4), beta_shape=(4,), groups=2, eps=1e-6, x_dtype=torch.float32,
+         gamma_dtype=torch.float32, gamma_device="cpu"):
+    x = torch.zeros(x_shape, dtype=x_dtype)
+    gamma = torch.zeros(gamma_shape, dtype=gamma_dtype, device=gamma_device)
+    return lambda: adagn(x, gamma, torch.zeros(beta_shape), groups, eps=eps)
+
+
+BAD_INPUTS = [
+    ("x-rank-2", _bad(x_shape=(2, 4), gamma_shape=(4,)), ValueError, r"x must have at least 3 dimensions.*\(2, 4\)"),
+    ("x-int", _bad(x_dtype=torch.int64), TypeError, "x has dtype int64"),
+    ("groups-not-dividing", _bad(groups=3), ValueError, "num_groups=3 .*C=4"),
+    ("groups-zero", _bad(groups=0), ValueError, "num_groups=0"),
+    ("groups-float", _bad(groups=2.0), TypeError, "num_groups must be an int"),
+    ("gamma-shape", _bad(gamma_shape=(3,)), ValueError, r"gamma has shape \(3,\).*\(2, 4\)"),
+    ("gamma-swapped-shape", _bad(gamma_shape=(4, 2)), ValueError, r"gamma has shape \(4, 2\)"),
+    ("beta-shape", _bad(beta_shape=(2, 4, 1)), ValueError, r"beta has shape \(2, 4, 1\)"),
+    ("gamma-int", _bad(gamma_dtype=torch.int32), TypeError, "gamma has dtype int32"),
+    ("mixed-devices", _bad(gamma_device="meta"), ValueError, "one device.*gamma on meta"),
+    ("eps-zero", _bad(eps=0.0), ValueError, "eps must be a finite number > 0"),
+    ("eps-negative", _bad(eps=-1e-5), ValueError, "eps must be a finite number > 0"),
+    ("eps-nan", _bad(eps=float("nan")), ValueError, "eps must be a finite number > 0"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_raises(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
