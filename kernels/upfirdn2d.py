@@ -283,7 +283,7 @@ def upfirdn2d_fwd(x, kernel, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0,
         _upfirdn2d_up2_kernel[grid](
             x, kernel, out, planes, in_h, in_w, out_h, out_w, tiles_h, tiles_w,
             BLOCK_C=blocks[0], BLOCK_H=blocks[1], BLOCK_W=blocks[2], ACC_DTYPE=acc_tl,
-        )  # fmt: skip
+        )
         return out
     blocks = _tile(planes, out_h, out_w, OUTPUTS_PER_PROGRAM)
     grid, tiles_h, tiles_w = _grid(planes, out_h, out_w, *blocks)
@@ -291,7 +291,7 @@ def upfirdn2d_fwd(x, kernel, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0,
         _upfirdn2d_down2_kernel[grid](
             x, kernel, out, planes, in_h, in_w, out_h, out_w, tiles_h, tiles_w,
             BLOCK_C=blocks[0], BLOCK_H=blocks[1], BLOCK_W=blocks[2], ACC_DTYPE=acc_tl,
-        )  # fmt: skip
+        )
         return out
     lead_y, lead_x = triton.cdiv(max(pad_y0, 0), up_y), triton.cdiv(max(pad_x0, 0), up_x)
     _upfirdn2d_fwd_kernel[grid](
@@ -300,7 +300,7 @@ def upfirdn2d_fwd(x, kernel, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0,
         UP_Y=up_y, UP_X=up_x, DOWN_Y=down_y, DOWN_X=down_x, KERNEL_H=kernel_h, KERNEL_W=kernel_w,
         TAPS_Y=triton.cdiv(kernel_h, up_y), TAPS_X=triton.cdiv(kernel_w, up_x),
         BLOCK_C=blocks[0], BLOCK_H=blocks[1], BLOCK_W=blocks[2], ACC_DTYPE=acc_tl,
-    )  # fmt: skip
+    )
     return out
 
 
@@ -333,7 +333,7 @@ class UpFirDn2dFunction(torch.autograd.Function):
         grad_x = UpFirDn2dFunction.apply(
             grad_out.contiguous(), torch.flip(kernel, [0, 1]),
             down_x, down_y, up_x, up_y, g_pad_x0, g_pad_x1, g_pad_y0, g_pad_y1,
-        )  # fmt: skip
+        )
         return (grad_x,) + (None,) * 9
 
 
