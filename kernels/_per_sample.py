@@ -16,7 +16,7 @@ from kernels._checks import INTERPRET, check_same_device, check_same_shape, chec
 MAX_BLOCK = 1024
 TABLE_DTYPES = (torch.float32, torch.float64)
 
-_INTERPRET = tl.constexpr(INTERPRET)
+INTERPRETED = tl.constexpr(INTERPRET)
 
 
 def _clamp_grad_at_bound(clamp):
@@ -49,7 +49,7 @@ def store_rounded(ptrs, value, mask):
     Triton's interpreter casts float32 to bfloat16 by truncation (and its "rtne" mode drops the carry
     into the exponent), so there the rounding is done on the bits; compiled kernels cast natively.
     """
-    if _INTERPRET and ptrs.dtype.element_ty == tl.bfloat16:
+    if INTERPRETED and ptrs.dtype.element_ty == tl.bfloat16:
         bits = value.to(tl.uint32, bitcast=True)
         rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
         rounded = tl.where(value != value, 0x7FC0, rounded)

@@ -5,6 +5,7 @@ compared with the reference under the same upstream gradients, on odd, size-1 an
 in float32/float16/bfloat16, with t holding both 0 and T - 1.
 """
 
+import math
 import pathlib
 
 import pytest
@@ -158,6 +159,48 @@ def test_p_mean_variance_clip_gradient_at_boundaries():
     torch.testing.assert_close(grad, grad_expected, rtol=0, atol=0)
 
 
+def vb_inputs(shape, dtype):
+    """x_start on the 8-bit grid k/127.5 - 1 with exact -1 and +1, a model mean near it (and, for a few
+    elements, far from it so that the 1e-12 clamps hold), log-variances of a real schedule's scale."""
+    x_start = torch.randint(0, 256, shape) / 127.5 - 1.0
+    flat = x_start.view(-1)
+    flat[: min(4, flat.numel())] = torch.tensor([-1.0, 1.0, -1.0, 1.0])[: flat.numel()]
+    mean = x_start + 0.01 * torch.randn(shape)
+    far = torch.rand(shape) < 0.1
+    mean = torch.where(far, x_start + torch.sign(torch.randn(shape)) * 0.5, mean)
+    log_variance = torch.log(torch.rand(shape) * 1e-4 + 1e-5)
+    x_t = torch.randn(shape)
+    return [tensor.to(dtype).requires_grad_() for tensor in (x_start, x_t, mean, log_variance)]
+
+
+def vb_tables(num_steps=NUM_STEPS):
+    return torch.rand(num_steps), torch.rand(num_steps), torch.log(torch.rand(num_steps) * 1e-3 + 1e-5)
+
+
+@shapes
+@dtypes
+def test_vb_terms_bpd(shape, dtype):
+    x_start, x_t, mean, log_variance = inputs = vb_inputs(shape, dtype)
+    t = timesteps(shape[0])
+    args = (x_start, x_t, t, mean, log_variance, *vb_tables())
+    check_against_reference(lambda: kernels.vb_terms_bpd(*args), lambda: reference.vb_terms_bpd(*args), inputs, dtype)
+
+
+def test_vb_terms_bpd_branches_and_clamps():
+    """One batch with decoder (t == 0) and KL (t > 0) samples; the decoder's clamp at 1e-12 holds for
+    some elements (their gradient must be exactly zero, as in the reference)."""
+    shape = (4, 3, 6, 5)
+    x_start, x_t, mean, log_variance = inputs = vb_inputs(shape, torch.float32)
+    t = torch.tensor([0, 1, 0, NUM_STEPS - 1])
+    args = (x_start, x_t, t, mean, log_variance, *vb_tables())
+    check_against_reference(lambda: kernels.vb_terms_bpd(*args), lambda: reference.vb_terms_bpd(*args), inputs, torch.float32)
+    (grad_mean,) = torch.autograd.grad(kernels.vb_terms_bpd(*args).sum(), [mean])
+    with torch.no_grad():
+        u = (x_start - mean) * torch.exp(-0.5 * log_variance)
+    clamped = (t == 0).view(-1, 1, 1, 1) & (u.abs() > 100)
+    assert clamped.any() and not grad_mean[clamped].any()
+
+
 def test_non_contiguous_input():
     x_start = torch.randn(3, 5, 4).transpose(1, 2)
     noise = torch.randn(3, 4, 5)
@@ -264,6 +307,38 @@ def test_fixture_iddpm_spaced_p_mean_variance():
         torch.testing.assert_close(out, case["p_mean_variance"][name], **FIXTURE_TOL, msg=lambda m, name=name: f"{name}: {m}")
 
 
+@pytest.mark.parametrize("clip", ["clip_false", "clip_true"])
+def test_fixture_iddpm_vb_terms_bpd(iddpm, clip):
+    """`_vb_terms_bpd(model, x_start, x_t, t, clip_denoised)`: the fused p_mean_variance feeds the fused vb term."""
+    terms, schedule = iddpm
+    inputs = terms["inputs"]
+    x_t = terms["q_sample"]["x_t"]
+    mean, _, log_variance, pred_xstart = kernels.p_mean_variance_learned_range(
+        inputs["model_output"], x_t, inputs["t"], *iddpm_learned_range_tables(schedule), clip_denoised=clip == "clip_true"
+    )
+    torch.testing.assert_close(pred_xstart, terms["vb_terms_bpd"][clip]["pred_xstart"], **FIXTURE_TOL)
+    out = kernels.vb_terms_bpd(
+        inputs["x_start"], x_t, inputs["t"], mean, log_variance,
+        schedule["posterior_mean_coef1"], schedule["posterior_mean_coef2"], schedule["posterior_log_variance_clipped"],
+    )
+    torch.testing.assert_close(out, terms["vb_terms_bpd"][clip]["output"], **FIXTURE_TOL)
+    if clip == "clip_false":
+        # The hybrid loss's vb term (RESCALED_MSE scales it by T / 1000 = 1 here).
+        torch.testing.assert_close(out, terms["training_losses"]["vb"], **FIXTURE_TOL)
+
+
+def test_fixture_iddpm_discretized_gaussian_log_likelihood(iddpm):
+    """The decoder branch (t == 0) against the official elementwise log-likelihood, averaged per sample."""
+    case = iddpm[0]["discretized_gaussian_log_likelihood"]
+    x, log_scales = case["x"], case["log_scales"]
+    batch = x.shape[0]
+    out = kernels.vb_terms_bpd(
+        x, x, torch.zeros(batch, dtype=torch.int64), case["means"], 2.0 * log_scales, *vb_tables()
+    )
+    expected = -case["out"].reshape(batch, -1).mean(dim=1) / math.log(2.0)
+    torch.testing.assert_close(out, expected, **FIXTURE_TOL)
+
+
 def _x(*shape):
     return torch.randn(*shape)
 
@@ -329,3 +404,13 @@ def test_p_mean_variance_t_out_of_range():
     with pytest.raises(ValueError, match="must lie in .* log_betas"):
         tables = learned_range_tables()[:-1] + (torch.zeros(2),)
         kernels.p_mean_variance_learned_range(_x(2, 6, 4), _x(2, 3, 4), torch.tensor([0, 3]), *tables)
+
+
+def test_vb_terms_bpd_bad_input():
+    x = _x(2, 3)
+    with pytest.raises(ValueError, match="shapes must match"):
+        kernels.vb_terms_bpd(x, x, torch.zeros(2, dtype=torch.int64), _x(2, 4), x, *vb_tables())
+    with pytest.raises(TypeError, match="model_log_variance"):
+        kernels.vb_terms_bpd(x, x, torch.zeros(2, dtype=torch.int64), x, x.to(torch.int32), *vb_tables())
+    with pytest.raises(ValueError, match="must lie in .* posterior_mean_coef1"):
+        kernels.vb_terms_bpd(x, x, torch.tensor([0, NUM_STEPS]), x, x, *vb_tables())
