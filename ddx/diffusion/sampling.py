@@ -5,6 +5,8 @@ recorded official run can be replayed exactly. Without either, draws come from t
 in the official order (one torch.randn_like per step, DDIM included even when eta = 0).
 """
 
+import sys
+
 import torch
 
 from ddx.diffusion._checks import check_same_shape
@@ -74,6 +76,21 @@ def _loop_device(model, noise, device):
     return torch.device("cpu")
 
 
+def _with_progress(indices):
+    """Iterate with a progress bar: tqdm's when it is installed (it is not a dependency), else a counter on stderr."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        tqdm = None
+    if tqdm is not None:
+        yield from tqdm(indices)
+        return
+    for k, i in enumerate(indices):
+        print(f"\rsampling step {k + 1}/{len(indices)}", end="", file=sys.stderr, flush=True)
+        yield i
+    print(file=sys.stderr)
+
+
 def _progressive(step, diffusion, model, shape, noise, device, progress, step_noises, generator, **step_kwargs):
     """Yield step's output dict at each t = T-1 .. 0, starting from `noise` (or a fresh draw)."""
     if not isinstance(shape, (tuple, list)):
@@ -84,11 +101,7 @@ def _progressive(step, diffusion, model, shape, noise, device, progress, step_no
     device = _loop_device(model, noise, device)
     img = noise if noise is not None else torch.randn(*shape, generator=generator, device=device)
     indices = list(range(steps))[::-1]
-    if progress:
-        from tqdm.auto import tqdm  # only needed for the progress bar
-
-        indices = tqdm(indices)
-    for k, i in enumerate(indices):
+    for k, i in enumerate(_with_progress(indices) if progress else indices):
         t = torch.full((shape[0],), i, dtype=torch.int64, device=device)
         step_noise = step_noises[k] if step_noises is not None else None
         with torch.no_grad():

@@ -1,5 +1,7 @@
 """IDDPM beta schedules, diffusion arrays and respacing against the official values (iddpm_schedules.pt)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -113,14 +115,19 @@ def test_diffusion_config_builds_the_official_factory_choices():
     assert DiffusionConfig(steps=100).build().model_var_type is ModelVarType.FIXED_LARGE
     assert DiffusionConfig(steps=100).loss_type is LossType.MSE
     assert DiffusionConfig(steps=100, learn_sigma=True, rescale_learned_sigmas=True).loss_type is LossType.RESCALED_MSE
-    with pytest.raises(dataclasses_frozen_error()):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.steps = 10
+    with pytest.raises(ValueError, match="unknown noise_schedule"):
+        DiffusionConfig(noise_schedule="sigmoid")
 
 
-def dataclasses_frozen_error():
-    import dataclasses
-
-    return dataclasses.FrozenInstanceError
+def test_float32_tables_are_cached_per_device():
+    diffusion = create_gaussian_diffusion(steps=100)
+    table = diffusion.table("sqrt_alphas_cumprod", "cpu")
+    assert table.dtype == torch.float32 and table.shape == (100,)
+    assert diffusion.table("sqrt_alphas_cumprod", torch.device("cpu")) is table
+    # Rounded once from float64, as the official _extract_into_tensor rounds each indexed value.
+    torch.testing.assert_close(table, torch.from_numpy(diffusion.sqrt_alphas_cumprod).float(), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import torch
 
 from ddx.diffusion import GaussianDiffusion, LossType, ModelMeanType, ModelVarType, get_named_beta_schedule
 from ddx.diffusion import discretized_gaussian_log_likelihood, approx_standard_normal_cdf, normal_kl
-from iddpm_cases import PATHS, FixedModel, assert_close, load
+from iddpm_cases import FLOAT32, PATHS, FixedModel, assert_close, load
 
 FIXTURE = load("iddpm_terms")
 INPUTS = FIXTURE["inputs"]
@@ -118,7 +118,11 @@ def test_grid_training_losses(combo, loss, path):
     terms = diffusion.training_losses(model, INPUTS["x_start"], INPUTS["t"], noise=INPUTS["noise"])
     expected = case["training_losses"][loss]
     assert sorted(terms) == sorted(expected)
-    assert_dict(terms, expected)
+    # RESCALED_KL multiplies a bound term in bits by T = 1000: the 1e-6 absolute floor of the bits scales
+    # with it (near-zero KLs at t = T-1 differ by float32 summation order on the fused path).
+    tol = dict(FLOAT32, atol=FLOAT32["atol"] * diffusion.num_timesteps) if loss == "RESCALED_KL" else FLOAT32
+    for key in expected:
+        assert_close(terms[key], expected[key], tol)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -181,3 +185,18 @@ def test_bad_inputs_raise():
         diffusion.calc_bpd_loop(model, INPUTS["x_start"], noise=INPUTS["noise"])
     with pytest.raises(TypeError, match="floating-point"):
         diffusion.training_losses(model, INPUTS["x_start"].long(), INPUTS["t"])
+
+
+@pytest.mark.parametrize("t", [[0, 1, 517, 999], [3, 0, 0, 998]], ids=["fixture-t", "repeated-t"])
+def test_fused_and_eager_hybrid_loss_gradients_agree(t):
+    """The training step on the Triton kernels (forward and backward) against the eager references."""
+    t = torch.tensor(t)
+    grads, losses = [], []
+    for path in ("eager", "fused"):
+        output = INPUTS["model_output"].clone().requires_grad_(True)
+        terms = make_diffusion(path).training_losses(FixedModel(output), INPUTS["x_start"], t, noise=INPUTS["noise"])
+        (grad,) = torch.autograd.grad(terms["loss"].sum(), output)
+        grads.append(grad)
+        losses.append(terms["loss"].detach())
+    assert_close(losses[1], losses[0])
+    assert_close(grads[1], grads[0])
