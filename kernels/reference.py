@@ -48,12 +48,14 @@ def upfirdn2d_native(x, kernel, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_
     """
     n, c, in_h, in_w = x.shape
     kernel_h, kernel_w = kernel.shape
-    out = x.float().reshape(-1, in_h, 1, in_w, 1)
+    # float32 math for half inputs; float64 stays float64 (gradcheck runs through here).
+    compute = torch.promote_types(x.dtype, torch.float32)
+    out = x.to(compute).reshape(-1, in_h, 1, in_w, 1)
     out = F.pad(out, [0, up_x - 1, 0, 0, 0, up_y - 1])
     out = out.reshape(-1, 1, in_h * up_y, in_w * up_x)
     out = F.pad(out, [max(pad_x0, 0), max(pad_x1, 0), max(pad_y0, 0), max(pad_y1, 0)])
     out = out[:, :, max(-pad_y0, 0): out.shape[2] - max(-pad_y1, 0), max(-pad_x0, 0): out.shape[3] - max(-pad_x1, 0)]
-    weight = torch.flip(kernel.float(), [0, 1]).reshape(1, 1, kernel_h, kernel_w)
+    weight = torch.flip(kernel.to(compute), [0, 1]).reshape(1, 1, kernel_h, kernel_w)
     out = F.conv2d(out, weight)
     out = out[:, :, ::down_y, ::down_x]
     return out.reshape(n, c, out.shape[2], out.shape[3]).to(x.dtype)
