@@ -12,7 +12,7 @@ class DiffusionConfig:
     """The diffusion flags of improved-diffusion, with create_gaussian_diffusion's defaults.
 
     (The official training script's defaults differ: rescale_timesteps=True, rescale_learned_sigmas=True.)
-    timestep_respacing: "" keeps every step; "10,15,20" or "ddimN" as in space_timesteps.
+    timestep_respacing: "" keeps every step; "10,15,20", "ddimN" or a tuple of section counts as in space_timesteps.
     """
 
     steps: int = 1000
@@ -23,14 +23,18 @@ class DiffusionConfig:
     predict_xstart: bool = False
     rescale_timesteps: bool = False
     rescale_learned_sigmas: bool = False
-    timestep_respacing: str = ""
+    timestep_respacing: str | tuple[int, ...] = ""
 
     def __post_init__(self):
         object.__setattr__(self, "noise_schedule", coerce_enum(BetaSchedule, self.noise_schedule, "noise_schedule"))
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be a positive int, got {self.steps!r}")
-        if not isinstance(self.timestep_respacing, str):
-            raise TypeError(f"timestep_respacing must be a string such as '' or 'ddim50', got {self.timestep_respacing!r}")
+        if isinstance(self.timestep_respacing, (list, tuple)):
+            object.__setattr__(self, "timestep_respacing", tuple(int(c) for c in self.timestep_respacing))
+        elif not isinstance(self.timestep_respacing, str):
+            raise TypeError(
+                f"timestep_respacing must be a string such as '' or 'ddim50', or section counts, got {self.timestep_respacing!r}"
+            )
 
     @property
     def model_mean_type(self):

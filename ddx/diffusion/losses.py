@@ -6,7 +6,7 @@ import torch
 from kernels import reference
 from ddx.diffusion._checks import check_input, check_same_shape, check_timesteps
 from ddx.diffusion.enums import LossType, ModelMeanType
-from ddx.diffusion.mean_variance import p_mean_variance, p_mean_variance_from_output
+from ddx.diffusion.mean_variance import check_model_output, p_mean_variance, p_mean_variance_from_output
 from ddx.diffusion.posterior import draw_noise, q_posterior_mean_variance, q_sample
 
 approx_standard_normal_cdf = reference.approx_standard_normal_cdf
@@ -34,7 +34,8 @@ def vb_terms_from_mean_variance(diffusion, x_start, x_t, t, mean, log_variance):
 
     One fused pass (or its eager reference, by `diffusion.fused`); mean, log_variance: x_t's shape.
     """
-    tables = [diffusion.table(name, x_t.device) for name in ("posterior_mean_coef1", "posterior_mean_coef2", "posterior_log_variance_clipped")]
+    names = ("posterior_mean_coef1", "posterior_mean_coef2", "posterior_log_variance_clipped")
+    tables = [diffusion.table(name, x_t.device) for name in names]
     return diffusion.ops().vb_terms_bpd(x_start, x_t, t, mean, log_variance, *tables)
 
 
@@ -81,11 +82,9 @@ def training_losses(diffusion, model, x_start, t, model_kwargs=None, noise=None,
         return {"loss": loss}
 
     model_output = diffusion.call_model(model, x_t, t, model_kwargs)
+    check_model_output(diffusion, model_output, x_t)
     terms = {}
     if diffusion.model_var_type.is_learned:
-        expected = (x_t.shape[0], 2 * x_t.shape[1], *x_t.shape[2:])
-        if tuple(model_output.shape) != expected:
-            raise ValueError(f"the model output must have shape {expected} for a learned variance, got {tuple(model_output.shape)}")
         model_output, terms["vb"] = _hybrid_vb(diffusion, model_output, x_start, x_t, t)
     if diffusion.model_mean_type is ModelMeanType.PREVIOUS_X:
         target = q_posterior_mean_variance(diffusion, x_start, x_t, t)[0]
@@ -93,7 +92,6 @@ def training_losses(diffusion, model, x_start, t, model_kwargs=None, noise=None,
         target = x_start
     else:
         target = noise
-    check_same_shape("model output (mean part)", model_output, "x_start", x_start)
     terms["mse"] = mean_flat((target - model_output) ** 2)
     terms["loss"] = terms["mse"] + terms["vb"] if "vb" in terms else terms["mse"]
     return terms

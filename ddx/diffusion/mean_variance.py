@@ -24,7 +24,8 @@ def p_mean_variance(diffusion, model, x, t, clip_denoised=True, denoised_fn=None
     return p_mean_variance_from_output(diffusion, model_output, x, t, clip_denoised, denoised_fn)
 
 
-def _check_model_output(diffusion, model_output, x):
+def check_model_output(diffusion, model_output, x):
+    """ValueError unless model_output is (N, 2C, ...) for a learned variance, else (N, C, ...), for x (N, C, ...)."""
     channels = 2 * x.shape[1] if diffusion.model_var_type.is_learned else x.shape[1]
     expected = (x.shape[0], channels, *x.shape[2:])
     if not isinstance(model_output, torch.Tensor) or tuple(model_output.shape) != expected:
@@ -71,7 +72,7 @@ def model_mean_and_xstart(diffusion, mean_output, x, t, clip_denoised=True, deno
 
 def p_mean_variance_from_output(diffusion, model_output, x, t, clip_denoised=True, denoised_fn=None):
     """p_mean_variance for a model output already computed: (N, 2C, ...) for learned variances, else (N, C, ...)."""
-    _check_model_output(diffusion, model_output, x)
+    check_model_output(diffusion, model_output, x)
     fused_case = diffusion.model_mean_type is ModelMeanType.EPSILON and diffusion.model_var_type is ModelVarType.LEARNED_RANGE
     if fused_case and denoised_fn is None:
         tables = [

@@ -45,7 +45,9 @@ def q_posterior_mean_variance(diffusion, x_start, x_t, t):
     check_same_shape("x_start", x_start, "x_t", x_t)
     check_timesteps(t, x_t.shape[0], diffusion.num_timesteps)
     shape = x_t.shape
-    mean = diffusion.extract("posterior_mean_coef1", t, shape) * x_start + diffusion.extract("posterior_mean_coef2", t, shape) * x_t
+    coef1 = diffusion.extract("posterior_mean_coef1", t, shape)
+    coef2 = diffusion.extract("posterior_mean_coef2", t, shape)
+    mean = coef1 * x_start + coef2 * x_t
     variance = diffusion.extract("posterior_variance", t, shape)
     log_variance_clipped = diffusion.extract("posterior_log_variance_clipped", t, shape)
     return mean, variance, log_variance_clipped
@@ -55,7 +57,9 @@ def predict_xstart_from_eps(diffusion, x_t, t, eps):
     """x_0 = sqrt(1 / alpha_bar_t) x_t - sqrt(1 / alpha_bar_t - 1) eps."""
     check_same_shape("eps", eps, "x_t", x_t)
     shape = x_t.shape
-    return diffusion.extract("sqrt_recip_alphas_cumprod", t, shape) * x_t - diffusion.extract("sqrt_recipm1_alphas_cumprod", t, shape) * eps
+    sqrt_recip = diffusion.extract("sqrt_recip_alphas_cumprod", t, shape)
+    sqrt_recipm1 = diffusion.extract("sqrt_recipm1_alphas_cumprod", t, shape)
+    return sqrt_recip * x_t - sqrt_recipm1 * eps
 
 
 def predict_xstart_from_xprev(diffusion, x_t, t, xprev):
@@ -72,6 +76,6 @@ def predict_eps_from_xstart(diffusion, x_t, t, pred_xstart):
     """eps = (sqrt(1 / alpha_bar_t) x_t - x_0) / sqrt(1 / alpha_bar_t - 1)."""
     check_same_shape("pred_xstart", pred_xstart, "x_t", x_t)
     shape = x_t.shape
-    return (diffusion.extract("sqrt_recip_alphas_cumprod", t, shape) * x_t - pred_xstart) / diffusion.extract(
-        "sqrt_recipm1_alphas_cumprod", t, shape
-    )
+    sqrt_recip = diffusion.extract("sqrt_recip_alphas_cumprod", t, shape)
+    sqrt_recipm1 = diffusion.extract("sqrt_recipm1_alphas_cumprod", t, shape)
+    return (sqrt_recip * x_t - pred_xstart) / sqrt_recipm1

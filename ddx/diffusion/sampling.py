@@ -34,7 +34,9 @@ def p_sample(diffusion, model, x, t, clip_denoised=True, denoised_fn=None, model
     return {"sample": sample, "pred_xstart": out["pred_xstart"]}
 
 
-def ddim_sample(diffusion, model, x, t, clip_denoised=True, denoised_fn=None, model_kwargs=None, eta=0.0, noise=None, generator=None):
+def ddim_sample(
+    diffusion, model, x, t, clip_denoised=True, denoised_fn=None, model_kwargs=None, eta=0.0, noise=None, generator=None
+):
     """One DDIM step x_t -> x_{t-1} (Song et al., eq. 12), eta = 0 deterministic, eta = 1 like DDPM.
 
     Returns a dict of 'sample' and 'pred_xstart', each x's shape. eps is re-derived from the x_0

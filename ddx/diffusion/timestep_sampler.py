@@ -88,7 +88,8 @@ class LossAwareSampler(ScheduleSampler):
         """Update from this rank's timesteps (N,) and losses (N,); with torch.distributed initialised, the
         values of every rank are gathered first, so all ranks apply the same update."""
         if local_ts.shape != local_losses.shape or local_ts.dim() != 1:
-            raise ValueError(f"local_ts and local_losses must be 1-D of one length, got {tuple(local_ts.shape)} and {tuple(local_losses.shape)}")
+            shapes = f"{tuple(local_ts.shape)} and {tuple(local_losses.shape)}"
+            raise ValueError(f"local_ts and local_losses must be 1-D of one length, got {shapes}")
         if dist.is_available() and dist.is_initialized():
             timesteps, losses = gather_sizes_and_values(local_ts, local_losses.detach())
         else:

@@ -105,7 +105,7 @@ def test_spaced_model_without_rescale_gets_original_indices():
 
 
 def test_diffusion_config_builds_the_official_factory_choices():
-    config = DiffusionConfig(steps=100, learn_sigma=False, sigma_small=True, noise_schedule="cosine", use_kl=True, predict_xstart=True)
+    config = DiffusionConfig(steps=100, sigma_small=True, noise_schedule="cosine", use_kl=True, predict_xstart=True)
     assert config.noise_schedule is BetaSchedule.COSINE
     diffusion = config.build(fused=False)
     assert (diffusion.model_mean_type, diffusion.model_var_type, diffusion.loss_type) == (
@@ -113,6 +113,7 @@ def test_diffusion_config_builds_the_official_factory_choices():
     )
     assert not diffusion.fused
     assert DiffusionConfig(steps=100).build().model_var_type is ModelVarType.FIXED_LARGE
+    assert DiffusionConfig(steps=300, timestep_respacing=[10, 15, 20]).build().num_timesteps == 45
     assert DiffusionConfig(steps=100).loss_type is LossType.MSE
     assert DiffusionConfig(steps=100, learn_sigma=True, rescale_learned_sigmas=True).loss_type is LossType.RESCALED_MSE
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -158,7 +158,8 @@ def test_sampling_step_draws_like_randn_like(path):
 @pytest.mark.parametrize("path", PATHS)
 def test_calc_bpd_loop_with_recorded_noise(path):
     case = FIXTURE["calc_bpd_loop"]
-    diffusion = make_diffusion(path, case["model_mean_type"], case["model_var_type"], case["loss_type"], case["schedule"], case["T"])
+    options = (case["model_mean_type"], case["model_var_type"], case["loss_type"], case["schedule"], case["T"])
+    diffusion = make_diffusion(path, *options)
     assert case["noise_t_order"] == list(range(case["T"]))[::-1]
     model = FixedModel(case["model_output"])
     out = diffusion.calc_bpd_loop(model, case["x_start"], clip_denoised=case["clip_denoised"], noise=case["noises"])

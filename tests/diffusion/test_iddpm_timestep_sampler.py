@@ -105,7 +105,8 @@ def test_update_with_local_losses_syncs_two_gloo_ranks():
 
 def test_gather_pads_unequal_batches(monkeypatch):
     """The gather logic with a simulated second rank: all_gather sees equal shapes, the result is unpadded."""
-    other_rank = iter([torch.tensor([5], dtype=torch.int32), torch.tensor([3, 3, 2, 1, 0]), torch.tensor([4.0, 5.0, 6.0, 7.0, 8.0])])
+    size = torch.tensor([5], dtype=torch.int32)
+    other_rank = iter([size, torch.tensor([3, 3, 2, 1, 0]), torch.tensor([4.0, 5.0, 6.0, 7.0, 8.0])])
 
     def all_gather(outputs, tensor):
         other = next(other_rank)
