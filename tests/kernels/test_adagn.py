@@ -137,12 +137,13 @@ def test_split_path_half_precision(monkeypatch, dtype):
 
 def test_plan_heuristic_on_real_shapes():
     """The default tuning on an H100-sized GPU (132 SMs): batch 1 splits, the target case fuses."""
-    target = Tuning().programs_per_sm * 132
-    batch1 = make_plan(128, 256 * 256, 32, target, batch=1)
+    tuning = Tuning()
+    target = tuning.programs_per_sm * 132
+    batch1 = make_plan(1, 128, 256 * 256, 32, target, tuning)
     assert batch1.path is Path.SPLIT and 32 * batch1.splits >= 1000
-    assert make_plan(256, 32 * 32, 32, target, batch=128).path is Path.FUSED
-    assert make_plan(128, 4 * 4, 32, target, batch=64).path is Path.FUSED
-    assert make_plan(64, 128 * 128, 16, target, batch=256).path is Path.LOOPED
+    assert make_plan(128, 256, 32 * 32, 32, target, tuning).path is Path.FUSED
+    assert make_plan(64, 128, 4 * 4, 32, target, tuning).path is Path.FUSED
+    assert make_plan(256, 64, 128 * 128, 16, target, tuning).path is Path.LOOPED
 
 
 def test_channels_last_input_gives_channels_last_output():
