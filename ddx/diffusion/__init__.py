@@ -4,6 +4,7 @@ Improved DDPM (openai/improved-diffusion): GaussianDiffusion / SpacedDiffusion a
 beta schedules, respacing, timestep samplers, DiffusionConfig / create_gaussian_diffusion.
 """
 
+from ddx.diffusion import ddgan  # DDGAN: schedules, coefficients, posterior sampling
 from ddx.diffusion.arrays import ARRAY_NAMES, DeviceTables, DiffusionArrays
 from ddx.diffusion.config import DiffusionConfig, create_gaussian_diffusion
 from ddx.diffusion.enums import BetaSchedule, LossType, ModelMeanType, ModelVarType
@@ -42,6 +43,7 @@ __all__ = [
     "cosine_beta_schedule",
     "create_gaussian_diffusion",
     "create_named_schedule_sampler",
+    "ddgan",
     "discretized_gaussian_log_likelihood",
     "get_named_beta_schedule",
     "linear_beta_schedule",
