@@ -1,0 +1,30 @@
+"""NVTX ranges: off by default, emitted in order when switched on."""
+
+from ddx import profiling
+
+
+def test_ranges_are_silent_unless_enabled():
+    with profiling.record_ranges() as names:
+        with profiling.nvtx_range("sample/step_0"):
+            pass
+    assert names == []
+
+
+def test_ranges_are_emitted_in_order_when_enabled():
+    profiling.enable(True)
+    try:
+        with profiling.record_ranges() as names:
+            for step in (1, 0):
+                with profiling.nvtx_range(f"sample/step_{step}"):
+                    with profiling.nvtx_range("sample/generator"):
+                        pass
+    finally:
+        profiling.enable(False)
+    assert names == ["sample/step_1", "sample/generator", "sample/step_0", "sample/generator"]
+
+
+def test_steady_state_window_is_a_no_op_without_cuda():
+    window = profiling.steady_state(start=2, count=3)
+    for i in range(6):
+        window.step(i)
+    assert not window.active
