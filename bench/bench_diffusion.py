@@ -88,8 +88,8 @@ def _image(shape, dtype, dev, channels=None):
 
 
 def _build_q_sample(shape, dtype, dev):
-    args = [_image(shape, dtype, dev), _timesteps(shape.batch, dev), _image(shape, dtype, dev), _table(dev), _table(dev)]
-    return args, [0]
+    x_start, noise = _image(shape, dtype, dev), _image(shape, dtype, dev)
+    return [x_start, _timesteps(shape.batch, dev), noise, _table(dev), _table(dev)], [0]
 
 
 def _build_q_sample_pairs(shape, dtype, dev):
@@ -112,7 +112,8 @@ def _build_p_mean_variance(shape, dtype, dev):
 
 
 def _build_vb_terms(shape, dtype, dev):
-    x_start = (torch.randint(0, 256, (shape.batch, shape.channels, shape.res, shape.res), device=dev) / 127.5 - 1.0).to(dtype)
+    pixels = torch.randint(0, 256, (shape.batch, shape.channels, shape.res, shape.res), device=dev)
+    x_start = (pixels / 127.5 - 1.0).to(dtype)
     mean = (x_start.float() + 0.01 * torch.randn_like(x_start, dtype=torch.float32)).to(dtype)
     log_variance = torch.empty_like(mean, dtype=torch.float32).uniform_(-10.0, -5.0).to(dtype)
     tables = [_table(dev), _table(dev), _table(dev, -10.0, -5.0)]

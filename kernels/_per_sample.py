@@ -26,9 +26,9 @@ def _clamp_grad_at_bound(clamp):
     return bool(grad != 0)
 
 
-# PyTorch changed the subgradient of clamp at its bounds: 1 up to 2.12 (`self >= min`), 0 since the
-# minimum-norm fix (`self > min`, pytorch/pytorch#184574). The kernels follow the installed torch so
-# that they agree with the reference's autograd on every supported version.
+# PyTorch changed the subgradient of clamp at its bounds: 1 in older releases (`self >= min`, e.g. 2.12),
+# 0 after the minimum-norm fix (`self > min`, pytorch/pytorch#184574; 2.14 has it). The kernels follow
+# the installed torch so that they agree with the reference's autograd on every supported version.
 _CLAMP_GRAD_AT_BOUNDS = tl.constexpr(_clamp_grad_at_bound(lambda x: x.clamp(-1.0, 1.0)))
 _CLAMP_MIN_GRAD_AT_BOUND = tl.constexpr(_clamp_grad_at_bound(lambda x: x.clamp(min=1.0)))
 

@@ -14,7 +14,9 @@ import triton.language as tl
 
 from kernels import reference
 from kernels._checks import use_triton
-from kernels._per_sample import as_tables, check_batch, clamp_passes_grad, inner_size, launch, sample_block, store_rounded, validate
+from kernels._per_sample import (
+    as_tables, check_batch, clamp_passes_grad, inner_size, launch, sample_block, store_rounded, validate,
+)
 
 
 @triton.jit
@@ -169,8 +171,8 @@ def p_mean_variance_learned_range(
     t: (N,) int64; tables: 1-D float32 (or float64) on the same device (log_betas = log(betas)).
     Returns (mean, variance, log_variance, pred_xstart), each (N, C, *spatial) in x's dtype;
     differentiable in model_output (both halves) and x. clip_denoised clamps pred_xstart to [-1, 1]
-    (its gradient passes inside [-1, 1] and, as torch.clamp does up to torch 2.12, at -1 and 1; torch 2.13+
-    stops it at the bounds, and the kernel follows the installed torch). On a GPU, t is assumed in range.
+    (its gradient passes inside [-1, 1]; at exactly -1 and 1 it passes or not as the installed torch.clamp
+    does: older releases pass it, torch 2.14 does not). On a GPU, t is assumed in range.
     """
     check_batch(model_output=model_output)
     check_batch(x=x)
@@ -194,7 +196,9 @@ def p_mean_variance_learned_range(
     )
     validate(t, dict(model_output=model_output, x=x), tables)
     if not use_triton(x):
-        return reference.p_mean_variance_learned_range(model_output, x, t, *tables.values(), clip_denoised=clip_denoised)
+        return reference.p_mean_variance_learned_range(
+            model_output, x, t, *tables.values(), clip_denoised=clip_denoised
+        )
     return PMeanVarianceFunction.apply(
         model_output.contiguous(), x.contiguous(), t.contiguous(), bool(clip_denoised), *as_tables(*tables.values())
     )

@@ -76,7 +76,9 @@ class QSampleFunction(torch.autograd.Function):
     def backward(ctx, grad_out):
         t, coef_start, coef_noise = ctx.saved_tensors
         need_x_start, _, need_noise = ctx.needs_input_grad[:3]
-        grad_x_start, grad_noise = q_sample_bwd(grad_out, t, coef_start, coef_noise, *ctx.dtypes, need_x_start, need_noise)
+        grad_x_start, grad_noise = q_sample_bwd(
+            grad_out, t, coef_start, coef_noise, *ctx.dtypes, need_x_start, need_noise
+        )
         return grad_x_start, None, grad_noise, None, None
 
 
@@ -92,4 +94,6 @@ def q_sample(x_start, t, noise, coef_start, coef_noise):
     validate(t, dict(x_start=x_start, noise=noise), dict(coef_start=coef_start, coef_noise=coef_noise))
     if not use_triton(x_start):
         return reference.q_sample(x_start, t, noise, coef_start, coef_noise)
-    return QSampleFunction.apply(x_start.contiguous(), t.contiguous(), noise.contiguous(), *as_tables(coef_start, coef_noise))
+    return QSampleFunction.apply(
+        x_start.contiguous(), t.contiguous(), noise.contiguous(), *as_tables(coef_start, coef_noise)
+    )

@@ -77,7 +77,10 @@ def q_sample_pairs_bwd(grad_x_t, grad_x_next, t, tables, dtypes, needs):
     present = grad_x_t if grad_x_t is not None else grad_x_next
     grad_x_t = None if grad_x_t is None else grad_x_t.contiguous()
     grad_x_next = None if grad_x_next is None else grad_x_next.contiguous()
-    grads = [torch.empty(present.shape, dtype=dtype, device=present.device) if need else None for dtype, need in zip(dtypes, needs)]
+    grads = [
+        torch.empty(present.shape, dtype=dtype, device=present.device) if need else None
+        for dtype, need in zip(dtypes, needs)
+    ]
     launch(
         _q_sample_pairs_bwd_kernel, present.shape[0], inner_size(present),
         *(present if g is None else g for g in (grad_x_t, grad_x_next)), t, *tables,
@@ -102,7 +105,9 @@ class QSamplePairsFunction(torch.autograd.Function):
         needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[2], ctx.needs_input_grad[3])
         if (grad_x_t is None and grad_x_next is None) or not any(needs):
             return (None,) * 8
-        grad_x_start, grad_noise, grad_noise_next = q_sample_pairs_bwd(grad_x_t, grad_x_next, t, tables, ctx.dtypes, needs)
+        grad_x_start, grad_noise, grad_noise_next = q_sample_pairs_bwd(
+            grad_x_t, grad_x_next, t, tables, ctx.dtypes, needs
+        )
         return grad_x_start, None, grad_noise, grad_noise_next, None, None, None, None
 
 

@@ -62,7 +62,9 @@ def test_q_sample(shape, dtype):
     t = timesteps(shape[0])
     coef_start, coef_noise = torch.rand(NUM_STEPS), torch.rand(NUM_STEPS, dtype=torch.float64)
     args = (x_start, t, noise, coef_start, coef_noise)
-    check_against_reference(lambda: kernels.q_sample(*args), lambda: reference.q_sample(*args), [x_start, noise], dtype)
+    check_against_reference(
+        lambda: kernels.q_sample(*args), lambda: reference.q_sample(*args), [x_start, noise], dtype
+    )
 
 
 @shapes
@@ -73,7 +75,10 @@ def test_q_sample_pairs(shape, dtype):
     tables = [torch.rand(NUM_STEPS) for _ in range(4)]
     args = (x_start, t, noise, noise_next, *tables)
     check_against_reference(
-        lambda: kernels.q_sample_pairs(*args), lambda: reference.q_sample_pairs(*args), [x_start, noise, noise_next], dtype
+        lambda: kernels.q_sample_pairs(*args),
+        lambda: reference.q_sample_pairs(*args),
+        [x_start, noise, noise_next],
+        dtype,
     )
 
 
@@ -83,8 +88,9 @@ def test_q_sample_pairs_one_output_used(output):
     t = timesteps(3, NUM_STEPS - 1)
     args = (x_start, t, noise, noise_next, *[torch.rand(NUM_STEPS) for _ in range(4)])
     upstream = torch.randn(3, 2, 3)
-    grads = torch.autograd.grad(kernels.q_sample_pairs(*args)[output], [x_start, noise, noise_next], upstream, allow_unused=True)
-    expected = torch.autograd.grad(reference.q_sample_pairs(*args)[output], [x_start, noise, noise_next], upstream, allow_unused=True)
+    leaves_ = [x_start, noise, noise_next]
+    grads = torch.autograd.grad(kernels.q_sample_pairs(*args)[output], leaves_, upstream, allow_unused=True)
+    expected = torch.autograd.grad(reference.q_sample_pairs(*args)[output], leaves_, upstream, allow_unused=True)
     for grad, exp in zip(grads, expected):
         if exp is None:
             assert grad is None or not grad.any()
@@ -110,7 +116,8 @@ def learned_range_tables(num_steps=NUM_STEPS):
     """Positive sqrt tables, posterior coefficients in (0, 1), min_log <= max_log < 0 like a real schedule."""
     log_betas = -torch.rand(num_steps) * 5.0
     min_log = log_betas - torch.rand(num_steps) * 3.0
-    return (1.0 + torch.rand(num_steps), torch.rand(num_steps) * 2.0, torch.rand(num_steps), torch.rand(num_steps), min_log, log_betas)
+    sqrt_recip, sqrt_recipm1 = 1.0 + torch.rand(num_steps), torch.rand(num_steps) * 2.0
+    return sqrt_recip, sqrt_recipm1, torch.rand(num_steps), torch.rand(num_steps), min_log, log_betas
 
 
 @shapes
@@ -183,7 +190,9 @@ def test_vb_terms_bpd(shape, dtype):
     x_start, x_t, mean, log_variance = inputs = vb_inputs(shape, dtype)
     t = timesteps(shape[0])
     args = (x_start, x_t, t, mean, log_variance, *vb_tables())
-    check_against_reference(lambda: kernels.vb_terms_bpd(*args), lambda: reference.vb_terms_bpd(*args), inputs, dtype)
+    check_against_reference(
+        lambda: kernels.vb_terms_bpd(*args), lambda: reference.vb_terms_bpd(*args), inputs, dtype
+    )
 
 
 def test_vb_terms_bpd_branches_and_clamps():
@@ -193,7 +202,9 @@ def test_vb_terms_bpd_branches_and_clamps():
     x_start, x_t, mean, log_variance = inputs = vb_inputs(shape, torch.float32)
     t = torch.tensor([0, 1, 0, NUM_STEPS - 1])
     args = (x_start, x_t, t, mean, log_variance, *vb_tables())
-    check_against_reference(lambda: kernels.vb_terms_bpd(*args), lambda: reference.vb_terms_bpd(*args), inputs, torch.float32)
+    check_against_reference(
+        lambda: kernels.vb_terms_bpd(*args), lambda: reference.vb_terms_bpd(*args), inputs, torch.float32
+    )
     (grad_mean,) = torch.autograd.grad(kernels.vb_terms_bpd(*args).sum(), [mean])
     with torch.no_grad():
         u = (x_start - mean) * torch.exp(-0.5 * log_variance)
@@ -236,6 +247,13 @@ def iddpm():
 
 
 FIXTURE_TOL = dict(rtol=1e-5, atol=1e-6)
+PMV_OUTPUTS = ("mean", "variance", "log_variance", "pred_xstart")
+
+
+def assert_outputs_match(outputs, expected):
+    """The four p_mean_variance outputs against a fixture dict, naming the one that differs."""
+    for name, out in zip(PMV_OUTPUTS, outputs):
+        torch.testing.assert_close(out, expected[name], **FIXTURE_TOL, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_fixture_ddgan_q_sample(ddgan):
@@ -283,7 +301,9 @@ def iddpm_learned_range_tables(schedule):
     )
 
 
-@pytest.mark.parametrize("clip_denoised, key", [(True, "p_mean_variance"), (False, "p_mean_variance_noclip")], ids=["clip", "noclip"])
+@pytest.mark.parametrize(
+    "clip_denoised, key", [(True, "p_mean_variance"), (False, "p_mean_variance_noclip")], ids=["clip", "noclip"]
+)
 def test_fixture_iddpm_p_mean_variance(iddpm, clip_denoised, key):
     terms, schedule = iddpm
     inputs = terms["inputs"]
@@ -291,8 +311,7 @@ def test_fixture_iddpm_p_mean_variance(iddpm, clip_denoised, key):
         inputs["model_output"], terms["q_sample"]["x_t"], inputs["t"], *iddpm_learned_range_tables(schedule),
         clip_denoised=clip_denoised,
     )
-    for name, out in zip(("mean", "variance", "log_variance", "pred_xstart"), outputs):
-        torch.testing.assert_close(out, terms[key][name], **FIXTURE_TOL, msg=lambda m, name=name: f"{name}: {m}")
+    assert_outputs_match(outputs, terms[key])
 
 
 def test_fixture_iddpm_spaced_p_mean_variance():
@@ -300,11 +319,9 @@ def test_fixture_iddpm_spaced_p_mean_variance():
     schedules = load_fixture("iddpm_schedules.pt")
     case = schedules["spaced_model_call"]
     spacing = next(s for s in schedules["space_timesteps"] if s["section_counts"] == case["spacing"])
-    outputs = kernels.p_mean_variance_learned_range(
-        case["model_output"], case["x"], case["t"], *iddpm_learned_range_tables(spacing["respaced"][case["schedule"]])
-    )
-    for name, out in zip(("mean", "variance", "log_variance", "pred_xstart"), outputs):
-        torch.testing.assert_close(out, case["p_mean_variance"][name], **FIXTURE_TOL, msg=lambda m, name=name: f"{name}: {m}")
+    tables = iddpm_learned_range_tables(spacing["respaced"][case["schedule"]])
+    outputs = kernels.p_mean_variance_learned_range(case["model_output"], case["x"], case["t"], *tables)
+    assert_outputs_match(outputs, case["p_mean_variance"])
 
 
 @pytest.mark.parametrize("clip", ["clip_false", "clip_true"])
@@ -313,8 +330,9 @@ def test_fixture_iddpm_vb_terms_bpd(iddpm, clip):
     terms, schedule = iddpm
     inputs = terms["inputs"]
     x_t = terms["q_sample"]["x_t"]
+    tables = iddpm_learned_range_tables(schedule)
     mean, _, log_variance, pred_xstart = kernels.p_mean_variance_learned_range(
-        inputs["model_output"], x_t, inputs["t"], *iddpm_learned_range_tables(schedule), clip_denoised=clip == "clip_true"
+        inputs["model_output"], x_t, inputs["t"], *tables, clip_denoised=clip == "clip_true"
     )
     torch.testing.assert_close(pred_xstart, terms["vb_terms_bpd"][clip]["pred_xstart"], **FIXTURE_TOL)
     out = kernels.vb_terms_bpd(
@@ -347,25 +365,35 @@ def _tab(length=NUM_STEPS):
     return torch.rand(length)
 
 
+def _steps(*values):
+    return torch.tensor(values, dtype=torch.int64)
+
+
+def _q_sample_args(**override):
+    args = dict(x_start=_x(2, 3), t=_steps(0, 1), noise=_x(2, 3), coef_start=_tab(), coef_noise=_tab())
+    return {**args, **override}
+
+
 BAD_Q_SAMPLE = {
-    "int_x": ((torch.ones(2, 3, dtype=torch.int64), torch.zeros(2, dtype=torch.int64), _x(2, 3), _tab(), _tab()), TypeError, "x_start"),
-    "shape_mismatch": ((_x(2, 3), torch.zeros(2, dtype=torch.int64), _x(2, 4), _tab(), _tab()), ValueError, "shapes must match"),
-    "t_float": ((_x(2, 3), torch.zeros(2), _x(2, 3), _tab(), _tab()), TypeError, "t has dtype"),
-    "t_length": ((_x(2, 3), torch.zeros(3, dtype=torch.int64), _x(2, 3), _tab(), _tab()), ValueError, "t has 3 entries"),
-    "t_too_large": ((_x(2, 3), torch.tensor([0, NUM_STEPS]), _x(2, 3), _tab(), _tab()), ValueError, "must lie in"),
-    "t_negative": ((_x(2, 3), torch.tensor([-1, 0]), _x(2, 3), _tab(), _tab()), ValueError, "must lie in"),
-    "table_2d": ((_x(2, 3), torch.zeros(2, dtype=torch.int64), _x(2, 3), _tab().reshape(2, 5), _tab()), ValueError, "coef_start"),
-    "table_half": ((_x(2, 3), torch.zeros(2, dtype=torch.int64), _x(2, 3), _tab().half(), _tab()), TypeError, "coef_start"),
-    "scalar_x": ((torch.tensor(1.0), torch.zeros(1, dtype=torch.int64), torch.tensor(1.0), _tab(), _tab()), ValueError, "batch dimension"),
-    "not_tensor": (([1.0, 2.0], torch.zeros(2, dtype=torch.int64), _x(2), _tab(), _tab()), TypeError, "x_start"),
+    "int_x": (dict(x_start=torch.ones(2, 3, dtype=torch.int64)), TypeError, "x_start"),
+    "shape_mismatch": (dict(noise=_x(2, 4)), ValueError, "shapes must match"),
+    "t_float": (dict(t=torch.zeros(2)), TypeError, "t has dtype"),
+    "t_length": (dict(t=_steps(0, 0, 0)), ValueError, "t has 3 entries"),
+    "t_too_large": (dict(t=_steps(0, NUM_STEPS)), ValueError, "must lie in"),
+    "t_negative": (dict(t=_steps(-1, 0)), ValueError, "must lie in"),
+    "table_2d": (dict(coef_start=_tab().reshape(2, 5)), ValueError, "coef_start"),
+    "table_half": (dict(coef_start=_tab().half()), TypeError, "coef_start"),
+    "scalar_x": (dict(x_start=torch.tensor(1.0), noise=torch.tensor(1.0), t=_steps(0)), ValueError, "batch dimension"),
+    "not_tensor": (dict(x_start=[1.0, 2.0]), TypeError, "x_start"),
+    "mixed_devices": (dict(noise=torch.empty(2, 3, device="meta")), ValueError, "one device"),
 }
 
 
 @pytest.mark.parametrize("case", BAD_Q_SAMPLE.values(), ids=BAD_Q_SAMPLE.keys())
 def test_q_sample_bad_input(case):
-    args, error, match = case
+    override, error, match = case
     with pytest.raises(error, match=match):
-        kernels.q_sample(*args)
+        kernels.q_sample(**_q_sample_args(**override))
 
 
 def test_q_sample_pairs_t_plus_one_out_of_range():
@@ -377,12 +405,7 @@ def test_q_sample_pairs_t_plus_one_out_of_range():
 
 def test_sample_posterior_bad_noise_shape():
     with pytest.raises(ValueError, match="noise"):
-        kernels.sample_posterior(_x(2, 3), _x(2, 3), torch.zeros(2, dtype=torch.int64), _x(2, 4), _tab(), _tab(), _tab())
-
-
-def test_mixed_devices():
-    with pytest.raises(ValueError, match="one device"):
-        kernels.q_sample(_x(2, 3), torch.zeros(2, dtype=torch.int64), torch.empty(2, 3, device="meta"), _tab(), _tab())
+        kernels.sample_posterior(_x(2, 3), _x(2, 3), _steps(0, 1), _x(2, 4), _tab(), _tab(), _tab())
 
 
 BAD_P_MEAN_VARIANCE = {
@@ -397,7 +420,7 @@ BAD_P_MEAN_VARIANCE = {
 def test_p_mean_variance_bad_input(case):
     (model_output, x), error, match = case
     with pytest.raises(error, match=match):
-        kernels.p_mean_variance_learned_range(model_output, x, torch.zeros(2, dtype=torch.int64), *learned_range_tables())
+        kernels.p_mean_variance_learned_range(model_output, x, _steps(0, 1), *learned_range_tables())
 
 
 def test_p_mean_variance_t_out_of_range():
