@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 import torch
 import torch.distributed as dist
 
+from ddx.train.distributed import DistContext
+
 
 class NonFiniteLossError(RuntimeError):
     """A loss term was nan or inf. ``step`` is the index passed to ``train_step``; ``term`` the key."""
@@ -18,8 +20,8 @@ class NonFiniteLossError(RuntimeError):
         super().__init__(f"loss '{term}' {what} at step {step}")
 
 
-def stack_losses(losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """The detached loss terms as one fp32 vector (L,), in the mapping's order.
+def stack_losses(losses: Mapping[str, torch.Tensor], device: torch.device | None = None) -> torch.Tensor:
+    """The detached loss terms as one fp32 vector (L,) on ``device`` (default: the first term's).
 
     Raises TypeError/ValueError when a term is not a scalar (one-element) tensor.
     """
@@ -32,19 +34,21 @@ def stack_losses(losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         if value.numel() != 1:
             raise ValueError(f"loss '{name}' must be a scalar tensor, got shape {tuple(value.shape)}")
         values.append(value.detach().float().reshape(()))
-    return torch.stack(values)
+    device = device if device is not None else values[0].device
+    return torch.stack([value.to(device) for value in values])
 
 
-def check_finite(losses: Mapping[str, torch.Tensor], step: int, distributed: bool = False
+def check_finite(losses: Mapping[str, torch.Tensor], step: int, ctx: DistContext | None = None
                  ) -> dict[str, float]:
     """Return the loss terms as floats, or raise NonFiniteLossError naming the first bad one.
 
-    With ``distributed``, the finiteness flags are all-reduced so that every rank raises together
-    (a rank raising alone would leave the others blocked in their next collective).
+    With several ranks in ``ctx``, the finiteness flags are all-reduced so that every rank raises
+    together (a rank raising alone would leave the others blocked in their next collective).
     """
-    values = stack_losses(losses)
+    ctx = ctx if ctx is not None else DistContext()
+    values = stack_losses(losses, ctx.device if ctx.is_distributed else None)
     bad = (~torch.isfinite(values)).float()
-    if distributed:
+    if ctx.is_distributed:
         dist.all_reduce(bad, op=dist.ReduceOp.MAX)
     local = values.cpu().tolist()
     names = list(losses)

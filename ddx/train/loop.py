@@ -45,7 +45,10 @@ class Trainer(abc.ABC):
 
     @abc.abstractmethod
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue: models, EMAs, optimizers, schedulers, sampler state."""
+        """Everything needed to continue: models, EMAs, optimizers, schedulers, sampler state.
+
+        Called on rank 0 only (it alone writes checkpoints), so it must not run collectives.
+        """
 
     @abc.abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -266,7 +269,7 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
             if loop.finished():
                 break
             for batch in batches.epoch(state.epoch, state.batch_index):
-                losses = check_finite(trainer.train_step(batch, state.step), state.step, ctx.is_distributed)
+                losses = check_finite(trainer.train_step(batch, state.step), state.step, ctx)
                 loop.after_step(losses)
                 progress.update(state.step, losses, state.epoch)
                 if loop.finished():

@@ -13,6 +13,7 @@ import json
 import random
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -101,7 +102,11 @@ class ToyTrainer(Trainer):
         return terms
 
     def on_epoch_end(self, epoch):
-        self.sched.step()
+        with warnings.catch_warnings():
+            # When a resumed run starts with this hook, torch warns that the optimizer has not stepped
+            # in this process yet; harmless, the schedule's state was restored.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            self.sched.step()
         self.epochs_ended.append(epoch)
         if self.run_dir is not None and not self.deterministic:
             grid = self.ema(torch.randn(4, 2)).reshape(1, 1, 2, 4).tanh()

@@ -41,3 +41,8 @@ def test_nan_stops_run_and_keeps_last_checkpoint(tmp_path, restore_threads):
     assert state["loop"]["step"] == 15
     assert all(torch.isfinite(p).all() for p in state["trainer"]["model"].values())
     assert [r["step"] for r in RunDir(tmp_path).read_metrics()] == list(range(1, 18))
+
+
+def test_terms_of_mixed_dtypes_are_gathered():
+    values = check_finite({"a": torch.tensor(1.0, dtype=torch.float64), "b": torch.tensor([2], dtype=torch.int64)}, 0)
+    assert values == {"a": 1.0, "b": 2.0}
