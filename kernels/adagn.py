@@ -445,6 +445,14 @@ def _param_args(param, x):
     return param, 0, param.stride(0), True
 
 
+def _launch_args(x, gamma, beta, silu, plan):
+    """What every launch passes: gamma and beta pointers, their (N, C) strides, the constexpr flags and tiles."""
+    gamma_ptr, gamma_sn, gamma_sc, has_gamma = _param_args(gamma, x)
+    beta_ptr, beta_sn, beta_sc, has_beta = _param_args(beta, x)
+    flags = dict(HAS_GAMMA=has_gamma, HAS_BETA=has_beta, SILU=bool(silu), BLOCK_C=plan.block_c, BLOCK_HW=plan.block_hw)
+    return gamma_ptr, beta_ptr, (gamma_sn, gamma_sc, beta_sn, beta_sc), flags
+
+
 def adagn_fwd(x, gamma, beta, num_groups, eps, silu, plan=None):
     """Launch the forward. x (N, C, *spatial) contiguous; returns y (x's shape and dtype), mean, rstd (N, G) fp32."""
     n, c = x.shape[:2]
@@ -454,10 +462,7 @@ def adagn_fwd(x, gamma, beta, num_groups, eps, silu, plan=None):
     y = torch.empty_like(x)
     mean = torch.empty(n, num_groups, device=x.device, dtype=torch.float32)
     rstd = torch.empty_like(mean)
-    gamma_ptr, gamma_sn, gamma_sc, has_gamma = _param_args(gamma, x)
-    beta_ptr, beta_sn, beta_sc, has_beta = _param_args(beta, x)
-    affine = (gamma_sn, gamma_sc, beta_sn, beta_sc)
-    flags = dict(HAS_GAMMA=has_gamma, HAS_BETA=has_beta, SILU=bool(silu), BLOCK_C=plan.block_c, BLOCK_HW=plan.block_hw)
+    gamma_ptr, beta_ptr, affine, flags = _launch_args(x, gamma, beta, silu, plan)
     if plan.path is Path.FUSED:
         _adagn_fwd_kernel[(n * num_groups,)](
             x, y, gamma_ptr, beta_ptr, mean, rstd, num_groups, cg, hw, *affine, eps, num_warps=plan.num_warps, **flags
@@ -499,10 +504,7 @@ def adagn_bwd(dy, x, gamma, beta, mean, rstd, num_groups, silu, plan=None, needs
     dx = torch.empty_like(x) if needs_dx else x
     dgamma_rows = torch.empty(n, c, device=x.device, dtype=torch.float32)
     dbeta_rows = torch.empty_like(dgamma_rows)
-    gamma_ptr, gamma_sn, gamma_sc, has_gamma = _param_args(gamma, x)
-    beta_ptr, beta_sn, beta_sc, has_beta = _param_args(beta, x)
-    affine = (gamma_sn, gamma_sc, beta_sn, beta_sc)
-    flags = dict(HAS_GAMMA=has_gamma, HAS_BETA=has_beta, SILU=bool(silu), BLOCK_C=plan.block_c, BLOCK_HW=plan.block_hw)
+    gamma_ptr, beta_ptr, affine, flags = _launch_args(x, gamma, beta, silu, plan)
     if plan.path is Path.FUSED:
         _adagn_bwd_kernel[(n * num_groups,)](
             x, dy, mean, rstd, gamma_ptr, beta_ptr, dx, dgamma_rows, dbeta_rows,
