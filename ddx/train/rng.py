@@ -16,13 +16,17 @@ _KEYS = ("torch_cpu", "torch_cuda", "numpy", "python")
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """Return the states of torch (CPU and every CUDA device), numpy and Python's ``random``."""
+    """Return the states of torch (CPU, current CUDA device if in use), numpy and Python's ``random``.
+
+    Only the current device's CUDA generator is kept: a rank draws from its own device only, and the
+    state then restores on a machine that shows a different number of GPUs.
+    """
     np_kind, np_keys, np_pos, np_has_gauss, np_cached = np.random.get_state(legacy=True)
     py_version, py_internal, py_gauss_next = random.getstate()
     return {
         "torch_cpu": torch.get_rng_state(),
         # Only query CUDA when it is already initialised: querying would otherwise create a context.
-        "torch_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "torch_cuda": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None,
         "numpy": {
             "kind": str(np_kind),
             "keys": torch.from_numpy(np_keys.astype(np.int64)),
@@ -41,19 +45,15 @@ def capture_rng_state() -> dict[str, Any]:
 def restore_rng_state(state: dict[str, Any]) -> None:
     """Restore the generators from a dict made by :func:`capture_rng_state`.
 
-    Raises ValueError when keys are missing or CUDA states exist for more devices than are visible.
+    The CUDA state goes to the current device; it is ignored where CUDA is not available (nothing
+    then draws from a CUDA generator). Raises ValueError when keys are missing.
     """
     if not isinstance(state, dict) or any(key not in state for key in _KEYS):
         raise ValueError(f"RNG state must be a dict with keys {_KEYS}, got {type(state).__name__}"
                          f"{' with keys ' + str(sorted(state)) if isinstance(state, dict) else ''}")
     torch.set_rng_state(state["torch_cpu"])
-    cuda_states = list(state["torch_cuda"])
-    if cuda_states:
-        if len(cuda_states) > torch.cuda.device_count():
-            raise ValueError(f"checkpoint holds CUDA RNG states of {len(cuda_states)} devices, "
-                             f"but {torch.cuda.device_count()} are visible")
-        for device, cuda_state in enumerate(cuda_states):
-            torch.cuda.set_rng_state(cuda_state, device)
+    if state["torch_cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["torch_cuda"])
     np_state = state["numpy"]
     np.random.set_state((np_state["kind"], np_state["keys"].numpy().astype(np.uint32),
                          np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"]))
