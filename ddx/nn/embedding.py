@@ -24,5 +24,6 @@ def timestep_embedding(timesteps, dim, max_period=10000):
     args = timesteps[:, None].float() * freqs.to(device=timesteps.device)[None]
     embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:
-        embedding = torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1)
+        # A fresh (N, 1) column: the official zeros_like(embedding[:, :1]) is (N, 0) when dim == 1.
+        embedding = torch.cat([embedding, embedding.new_zeros(embedding.shape[0], 1)], dim=-1)
     return embedding

@@ -85,7 +85,7 @@ def test_official_gradients(name, backend):
     # one-channel-per-group GroupNorm have a zero gradient in exact arithmetic (rounding noise here).
     scale = max(g.abs().max().item() for g in case["grad_params"].values())
     for n, grad in zip(names, grads[1:]):
-        torch.testing.assert_close(grad, case["grad_params"][n], rtol=1e-4, atol=1e-5 * scale, msg=n)
+        torch.testing.assert_close(grad, case["grad_params"][n], rtol=1e-4, atol=1e-5 * scale, msg=lambda m, n=n: f"{n}: {m}")
 
 
 def test_sdpa_equals_math_backend_forward_and_backward():
