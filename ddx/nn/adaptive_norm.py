@@ -1,0 +1,66 @@
+"""DDGAN's group normalisations on top of `kernels.adagn`.
+
+AdaptiveGroupNorm: GroupNorm without affine, then `gamma * GN(x) + beta` with [gamma, beta] a
+linear map of the latent embedding (one (N, C) affine per sample). GroupNorm: the same op with
+learned per-channel (C,) weight and bias (nn.GroupNorm's parameters and state_dict keys).
+Both can fold the SiLU that follows them into the kernel.
+"""
+
+import math
+
+import torch.nn as nn
+
+from ddx.nn.fused import FusedOp
+
+
+def num_groups_for(channels):
+    """DDGAN's group count: min(C // 4, 32)."""
+    return min(channels // 4, 32)
+
+
+def fan_out_uniform_(weight, scale=1.0):
+    """score_sde `dense_layer.variance_scaling_init_`: U(-b, b), b = sqrt(3 * scale / max(1, fan_out)).
+
+    The official code asks for mode 'fan_avg', but its `_calculate_correct_fan` returns fan_out for
+    every mode other than 'fan_in', so fan_out is what it uses. scale 0 means 1e-10.
+    """
+    scale = 1e-10 if scale == 0 else scale
+    fan_out = weight.shape[0] * math.prod(weight.shape[2:])
+    bound = math.sqrt(3.0 * scale / max(1.0, fan_out))
+    return nn.init.uniform_(weight, -bound, bound)
+
+
+class AdaptiveGroupNorm(FusedOp, nn.Module):
+    """`gamma * GroupNorm(x) + beta`, [gamma, beta] = style(z_emb); eps 1e-6, no GroupNorm affine.
+
+    state_dict: style.weight (2C, style_dim), style.bias (2C,), initialised as the official
+    dense layer with bias [1] * C + [0] * C (so gamma starts at 1 and beta at 0).
+    """
+
+    def __init__(self, num_groups, in_channel, style_dim, eps=1e-6):
+        super().__init__()
+        if num_groups < 1 or in_channel % num_groups != 0:
+            raise ValueError(f"in_channel {in_channel} must be a positive multiple of num_groups {num_groups}")
+        self.num_groups = num_groups
+        self.in_channel = in_channel
+        self.eps = eps
+        self.style = nn.Linear(style_dim, in_channel * 2)
+        fan_out_uniform_(self.style.weight)
+        nn.init.zeros_(self.style.bias)
+        self.style.bias.data[:in_channel] = 1
+
+    def forward(self, x, style, silu=False):
+        """x (N, C, H, W), style (N, style_dim) -> (N, C, H, W); SiLU applied after when silu."""
+        if x.dim() < 3 or x.shape[1] != self.in_channel:
+            raise ValueError(f"AdaptiveGroupNorm expects x of shape (N, {self.in_channel}, ...), got {tuple(x.shape)}")
+        if style.dim() != 2 or style.shape[0] != x.shape[0]:
+            raise ValueError(f"style must be (N={x.shape[0]}, style_dim), got {tuple(style.shape)}")
+        gamma, beta = self.style(style).chunk(2, dim=1)
+        return self.ops().adagn(x, gamma, beta, self.num_groups, eps=self.eps, silu=silu)
+
+
+class GroupNorm(FusedOp, nn.GroupNorm):
+    """nn.GroupNorm (same parameters and keys) computed by the adagn kernel, optionally with SiLU after."""
+
+    def forward(self, x, silu=False):
+        return self.ops().adagn(x, self.weight, self.bias, self.num_groups, eps=self.eps, silu=silu)

@@ -1,0 +1,203 @@
+"""FIR up/down-sampling (StyleGAN2 / DDGAN) on top of `kernels.upfirdn2d`.
+
+Each function takes the upfirdn2d implementation as `op` (default: the fused `kernels.upfirdn2d`),
+so FusedOp modules pass `self.ops().upfirdn2d` and run either path with the same weights. Gains
+and pads are those of the official `score_sde/models/up_or_down_sampling.py`.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ddx.nn.fused import FusedOp
+
+
+def _default_op(op):
+    if op is not None:
+        return op
+    import kernels
+
+    return kernels.upfirdn2d
+
+
+def _check_factor(factor):
+    if not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"factor must be a positive int, got {factor!r}")
+
+
+def _check_image(x, name="x"):
+    if x.dim() != 4:
+        raise ValueError(f"{name} must be (N, C, H, W), got shape {tuple(x.shape)}")
+
+
+def setup_kernel(k, device=None):
+    """A separable 1-D FIR (or a square 2-D one) as a normalised (kh, kh) float32 kernel (sums to 1)."""
+    k = torch.as_tensor(k, dtype=torch.float32, device=device)
+    if k.dim() == 1:
+        k = torch.outer(k, k)
+    if k.dim() != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"FIR kernel must be 1-D or square 2-D, got shape {tuple(k.shape)}")
+    return k / k.sum()
+
+
+def _as_kernel(k, factor, x):
+    """k (None = [1] * factor: nearest / box) as a normalised 2-D kernel on x's device."""
+    if k is None:
+        k = [1] * factor
+    return setup_kernel(k, device=x.device)
+
+
+def upsample_2d(x, k=None, factor=2, gain=1, op=None):
+    """FIR upsampling: (N, C, H, W) -> (N, C, H * factor, W * factor); constant inputs scale by gain."""
+    _check_factor(factor)
+    _check_image(x)
+    kernel = _as_kernel(k, factor, x) * (gain * factor**2)
+    p = kernel.shape[0] - factor
+    return _default_op(op)(x, kernel, up=factor, pad=((p + 1) // 2 + factor - 1, p // 2))
+
+
+def downsample_2d(x, k=None, factor=2, gain=1, op=None):
+    """FIR downsampling: (N, C, H, W) -> (N, C, H // factor, W // factor)."""
+    _check_factor(factor)
+    _check_image(x)
+    kernel = _as_kernel(k, factor, x) * gain
+    p = kernel.shape[0] - factor
+    return _default_op(op)(x, kernel, down=factor, pad=((p + 1) // 2, p // 2))
+
+
+def conv_downsample_2d(x, w, k=None, factor=2, gain=1, op=None):
+    """FIR filter then strided conv (one padding): x (N, Cin, H, W), w (Cout, Cin, kh, kh) -> (N, Cout, H // f, W // f)."""
+    _check_factor(factor)
+    _check_image(x)
+    _check_square_weight(w)
+    kernel = _as_kernel(k, factor, x) * gain
+    p = (kernel.shape[0] - factor) + (w.shape[-1] - 1)
+    x = _default_op(op)(x, kernel, pad=((p + 1) // 2, p // 2))
+    return F.conv2d(x, w, stride=factor)
+
+
+def upsample_conv_2d(x, w, k=None, factor=2, gain=1, op=None):
+    """Transposed strided conv then FIR filter: x (N, Cin, H, W), w (Cout, Cin, kh, kh) -> (N, Cout, H * f, W * f).
+
+    The official function cannot run in PyTorch (`w[..., ::-1, ::-1]`, stride [1, 1, f, f]); this is it
+    with the two fixes of huggingface/diffusers PR #535 (torch.flip, stride (f, f)).
+    """
+    _check_factor(factor)
+    _check_image(x)
+    _check_square_weight(w)
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} channels but the weight expects {w.shape[1]}")
+    kernel = _as_kernel(k, factor, x) * (gain * factor**2)
+    p = (kernel.shape[0] - factor) - (w.shape[-1] - 1)
+    # As the official (TF-ported) code: flip the taps, then swap to conv_transpose2d's (Cin, Cout, kh, kw) layout.
+    w = torch.flip(w, dims=[2, 3]).transpose(0, 1)
+    x = F.conv_transpose2d(x, w, stride=(factor, factor), padding=0)
+    return _default_op(op)(x, kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1))
+
+
+def _check_square_weight(w):
+    if w.dim() != 4 or w.shape[2] != w.shape[3]:
+        raise ValueError(f"conv weight must be (Cout, Cin, k, k), got shape {tuple(w.shape)}")
+
+
+def naive_upsample_2d(x, factor=2):
+    """Nearest-neighbour upsampling by repetition: (N, C, H, W) -> (N, C, H * factor, W * factor)."""
+    _check_image(x)
+    n, c, h, w = x.shape
+    x = x.reshape(n, c, h, 1, w, 1).repeat(1, 1, 1, factor, 1, factor)
+    return x.reshape(n, c, h * factor, w * factor)
+
+
+def naive_downsample_2d(x, factor=2):
+    """Box-average downsampling: (N, C, H, W) -> (N, C, H // factor, W // factor); H, W must divide by factor."""
+    _check_image(x)
+    n, c, h, w = x.shape
+    if h % factor or w % factor:
+        raise ValueError(f"naive_downsample_2d needs H and W divisible by {factor}, got {h}x{w}")
+    return x.reshape(n, c, h // factor, factor, w // factor, factor).mean(dim=(3, 5))
+
+
+class _FIRResample(FusedOp, nn.Module):
+    """Holds the normalised FIR kernel as a non-persistent buffer (no state_dict key, follows .to())."""
+
+    def __init__(self, fir_kernel=(1, 3, 3, 1), factor=2):
+        super().__init__()
+        _check_factor(factor)
+        self.factor = factor
+        self.register_buffer("kernel", setup_kernel(fir_kernel), persistent=False)
+
+
+class FIRUpsample2d(_FIRResample):
+    """upsample_2d as a module: (N, C, H, W) -> (N, C, H * factor, W * factor)."""
+
+    def forward(self, x):
+        return upsample_2d(x, self.kernel, self.factor, op=self.ops().upfirdn2d)
+
+
+class FIRDownsample2d(_FIRResample):
+    """downsample_2d as a module: (N, C, H, W) -> (N, C, H // factor, W // factor)."""
+
+    def forward(self, x):
+        return downsample_2d(x, self.kernel, self.factor, op=self.ops().upfirdn2d)
+
+
+class NaiveUpsample2d(nn.Module):
+    """naive_upsample_2d as a module."""
+
+    def __init__(self, factor=2):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return naive_upsample_2d(x, self.factor)
+
+
+class NaiveDownsample2d(nn.Module):
+    """naive_downsample_2d as a module."""
+
+    def __init__(self, factor=2):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return naive_downsample_2d(x, self.factor)
+
+
+def make_resample(up, fir, fir_kernel=(1, 3, 3, 1), factor=2):
+    """The up (up=True) or down sampler DDGAN's BigGAN blocks use: FIR when fir, else naive."""
+    if fir:
+        return (FIRUpsample2d if up else FIRDownsample2d)(fir_kernel, factor)
+    return (NaiveUpsample2d if up else NaiveDownsample2d)(factor)
+
+
+class FIRConv2d(FusedOp, nn.Module):
+    """The official `up_or_down_sampling.Conv2d`: a k x k conv fused with FIR up- or down-sampling.
+
+    state_dict: weight (out_ch, in_ch, k, k), bias (out_ch,) when use_bias. forward: (N, in_ch, H, W) ->
+    (N, out_ch, 2H, 2W) (up), (N, out_ch, H / 2, W / 2) (down) or (N, out_ch, H, W).
+    """
+
+    def __init__(self, in_ch, out_ch, kernel, up=False, down=False, resample_kernel=(1, 3, 3, 1), use_bias=True):
+        super().__init__()
+        if up and down:
+            raise ValueError("FIRConv2d: up and down are exclusive")
+        if kernel < 1 or kernel % 2 != 1:
+            raise ValueError(f"FIRConv2d: kernel must be odd and positive, got {kernel}")
+        self.weight = nn.Parameter(torch.zeros(out_ch, in_ch, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(out_ch)) if use_bias else None
+        self.up = up
+        self.down = down
+        self.kernel = kernel
+        self.register_buffer("resample_kernel", setup_kernel(resample_kernel), persistent=False)
+
+    def forward(self, x):
+        op = self.ops().upfirdn2d
+        if self.up:
+            x = upsample_conv_2d(x, self.weight, self.resample_kernel, op=op)
+        elif self.down:
+            x = conv_downsample_2d(x, self.weight, self.resample_kernel, op=op)
+        else:
+            x = F.conv2d(x, self.weight, padding=self.kernel // 2)
+        if self.bias is not None:
+            x = x + self.bias.reshape(1, -1, 1, 1)
+        return x
