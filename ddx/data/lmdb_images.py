@@ -79,15 +79,28 @@ def decode_lmdb_image(value: bytes) -> Image.Image:
     return Image.fromarray(np.frombuffer(value, dtype=np.uint8).reshape(size, size, 3))
 
 
-def _open_env(path: str):
-    return import_lmdb().open(path, readonly=True, lock=False, readahead=False, meminit=False, max_readers=126)
+# Read-only environments shared by every dataset in the process: py-lmdb (>= 2) refuses to open one environment
+# twice in a process, and a DataLoader worker forked from here inherits the parent's open environment and reads
+# through it (read-only, lock=False), as the official readers do; under spawn a worker opens its own.
+_OPEN_ENVS: dict[tuple, object] = {}
+
+
+def shared_env(path: str):
+    """The process's read-only environment for the LMDB directory `path`, opened on first use."""
+    data_file = os.stat(os.path.join(path, "data.mdb"))
+    key = (os.path.realpath(path), data_file.st_dev, data_file.st_ino)
+    if key not in _OPEN_ENVS:
+        _OPEN_ENVS[key] = import_lmdb().open(
+            path, readonly=True, lock=False, readahead=False, meminit=False, max_readers=126
+        )
+    return _OPEN_ENVS[key]
 
 
 class LmdbImageDataset(Dataset):
     """Item i -> (image float32 (3, image_size, image_size) in [-1, 1], label 0).
 
-    layout None detects it from the files. The environment is opened lazily in each process, so the dataset
-    can be handed to DataLoader workers.
+    layout None detects it from the files. Holds no open handle (see shared_env), so it pickles to DataLoader
+    workers.
     """
 
     def __init__(
@@ -104,19 +117,13 @@ class LmdbImageDataset(Dataset):
         self.layout = detect_lmdb_layout(root) if layout is None else parse_enum(LmdbLayout, layout, "LMDB layout")
         self.transform = ImageTransform(image_size, random_flip)
         self.env_path = self._env_path(root)
-        env = _open_env(self.env_path)
-        try:
-            with env.begin(write=False) as txn:
-                if self.layout is LmdbLayout.LSUN:
-                    self.keys = list(txn.cursor().iternext(keys=True, values=False))
-                else:
-                    self.keys = [str(i).encode() for i in range(txn.stat()["entries"])]
-        finally:
-            env.close()
+        with shared_env(self.env_path).begin(write=False) as txn:
+            if self.layout is LmdbLayout.LSUN:
+                self.keys = list(txn.cursor().iternext(keys=True, values=False))
+            else:
+                self.keys = [str(i).encode() for i in range(txn.stat()["entries"])]
         if not self.keys:
             raise ValueError(f"lmdb: the environment {self.env_path!r} holds no entries")
-        self._env = None
-        self._env_pid = None
 
     def _env_path(self, root: str) -> str:
         if self.layout is LmdbLayout.LSUN:
@@ -132,23 +139,13 @@ class LmdbImageDataset(Dataset):
             raise ValueError(f"lmdb: {path!r} is not an LMDB environment (no data.mdb in it); {_LAYOUT_HELP}")
         return path
 
-    def _txn_env(self):
-        if self._env is None or self._env_pid != os.getpid():
-            self._env, self._env_pid = _open_env(self.env_path), os.getpid()
-        return self._env
-
     def __len__(self) -> int:
         return len(self.keys)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         key = self.keys[check_index(index, len(self.keys))]
-        with self._txn_env().begin(write=False) as txn:
+        with shared_env(self.env_path).begin(write=False) as txn:
             value = txn.get(key)
         if value is None:
             raise ValueError(f"lmdb: key {key!r} is missing from {self.env_path!r}")
         return self.transform(decode_lmdb_image(value)), 0
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_env"], state["_env_pid"] = None, None
-        return state
