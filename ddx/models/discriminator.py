@@ -28,7 +28,7 @@ def minibatch_stddev(x, group_size=4, num_features=1):
         raise ValueError(f"minibatch-stddev needs the batch size ({batch}) divisible by its group size ({group})")
     if channel % num_features != 0:
         raise ValueError(f"channels ({channel}) must be divisible by num_features ({num_features})")
-    stddev = x.view(group, -1, num_features, channel // num_features, height, width)
+    stddev = x.reshape(group, -1, num_features, channel // num_features, height, width)
     stddev = torch.sqrt(stddev.var(0, unbiased=False) + 1e-8)
     stddev = stddev.mean([2, 3, 4], keepdim=True).squeeze(2)
     stddev = stddev.repeat(group, 1, height, width)

@@ -9,15 +9,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import kernels
 from ddx.nn.fused import FusedOp
 
 
 def _default_op(op):
-    if op is not None:
-        return op
-    import kernels
-
-    return kernels.upfirdn2d
+    return kernels.upfirdn2d if op is None else op
 
 
 def _check_factor(factor):
@@ -30,6 +27,11 @@ def _check_image(x, name="x"):
         raise ValueError(f"{name} must be (N, C, H, W), got shape {tuple(x.shape)}")
 
 
+def _check_square_weight(w):
+    if w.dim() != 4 or w.shape[2] != w.shape[3]:
+        raise ValueError(f"conv weight must be (Cout, Cin, k, k), got shape {tuple(w.shape)}")
+
+
 def setup_kernel(k, device=None):
     """A separable 1-D FIR (or a square 2-D one) as a normalised (kh, kh) float32 kernel (sums to 1)."""
     k = torch.as_tensor(k, dtype=torch.float32, device=device)
@@ -40,40 +42,63 @@ def setup_kernel(k, device=None):
     return k / k.sum()
 
 
-def _as_kernel(k, factor, x):
-    """k (None = [1] * factor: nearest / box) as a normalised 2-D kernel on x's device."""
-    if k is None:
-        k = [1] * factor
-    return setup_kernel(k, device=x.device)
+def _scaled_kernel(k, factor, gain, device=None):
+    """setup_kernel(k) * gain; k None means [1] * factor (nearest / box)."""
+    _check_factor(factor)
+    return setup_kernel([1] * factor if k is None else k, device=device) * gain
+
+
+# The fir_* functions take a prepared kernel (normalised and scaled, on x's device), so that modules
+# build it once; the *_2d functions are the official signatures and prepare it on every call.
+
+
+def fir_upsample(x, kernel, factor, op):
+    """Zero-insert by factor and filter with kernel (already scaled by gain * factor^2)."""
+    p = kernel.shape[0] - factor
+    return op(x, kernel, up=factor, pad=((p + 1) // 2 + factor - 1, p // 2))
+
+
+def fir_downsample(x, kernel, factor, op):
+    """Filter with kernel (already scaled by gain) and keep every factor-th sample."""
+    p = kernel.shape[0] - factor
+    return op(x, kernel, down=factor, pad=((p + 1) // 2, p // 2))
+
+
+def fir_conv_downsample(x, w, kernel, factor, op):
+    """Filter with kernel, then a stride-factor conv with w, padding once for both."""
+    p = (kernel.shape[0] - factor) + (w.shape[-1] - 1)
+    x = op(x, kernel, pad=((p + 1) // 2, p // 2))
+    return F.conv2d(x, w, stride=factor)
+
+
+def fir_upsample_conv(x, w, kernel, factor, op):
+    """A stride-factor transposed conv with w, then filter with kernel (already scaled by gain * factor^2)."""
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} channels but the weight expects {w.shape[1]}")
+    p = (kernel.shape[0] - factor) - (w.shape[-1] - 1)
+    # As the official (TF-ported) code: flip the taps, then swap to conv_transpose2d's (Cin, Cout, kh, kw) layout.
+    w = torch.flip(w, dims=[2, 3]).transpose(0, 1)
+    x = F.conv_transpose2d(x, w, stride=(factor, factor), padding=0)
+    return op(x, kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1))
 
 
 def upsample_2d(x, k=None, factor=2, gain=1, op=None):
     """FIR upsampling: (N, C, H, W) -> (N, C, H * factor, W * factor); constant inputs scale by gain."""
-    _check_factor(factor)
     _check_image(x)
-    kernel = _as_kernel(k, factor, x) * (gain * factor**2)
-    p = kernel.shape[0] - factor
-    return _default_op(op)(x, kernel, up=factor, pad=((p + 1) // 2 + factor - 1, p // 2))
+    return fir_upsample(x, _scaled_kernel(k, factor, gain * factor**2, x.device), factor, _default_op(op))
 
 
 def downsample_2d(x, k=None, factor=2, gain=1, op=None):
     """FIR downsampling: (N, C, H, W) -> (N, C, H // factor, W // factor)."""
-    _check_factor(factor)
     _check_image(x)
-    kernel = _as_kernel(k, factor, x) * gain
-    p = kernel.shape[0] - factor
-    return _default_op(op)(x, kernel, down=factor, pad=((p + 1) // 2, p // 2))
+    return fir_downsample(x, _scaled_kernel(k, factor, gain, x.device), factor, _default_op(op))
 
 
 def conv_downsample_2d(x, w, k=None, factor=2, gain=1, op=None):
-    """FIR filter then strided conv (one padding): x (N, Cin, H, W), w (Cout, Cin, kh, kh) -> (N, Cout, H // f, W // f)."""
-    _check_factor(factor)
+    """FIR filter then strided conv: x (N, Cin, H, W), w (Cout, Cin, kh, kh) -> (N, Cout, H // f, W // f)."""
     _check_image(x)
     _check_square_weight(w)
-    kernel = _as_kernel(k, factor, x) * gain
-    p = (kernel.shape[0] - factor) + (w.shape[-1] - 1)
-    x = _default_op(op)(x, kernel, pad=((p + 1) // 2, p // 2))
-    return F.conv2d(x, w, stride=factor)
+    return fir_conv_downsample(x, w, _scaled_kernel(k, factor, gain, x.device), factor, _default_op(op))
 
 
 def upsample_conv_2d(x, w, k=None, factor=2, gain=1, op=None):
@@ -82,22 +107,10 @@ def upsample_conv_2d(x, w, k=None, factor=2, gain=1, op=None):
     The official function cannot run in PyTorch (`w[..., ::-1, ::-1]`, stride [1, 1, f, f]); this is it
     with the two fixes of huggingface/diffusers PR #535 (torch.flip, stride (f, f)).
     """
-    _check_factor(factor)
     _check_image(x)
     _check_square_weight(w)
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} channels but the weight expects {w.shape[1]}")
-    kernel = _as_kernel(k, factor, x) * (gain * factor**2)
-    p = (kernel.shape[0] - factor) - (w.shape[-1] - 1)
-    # As the official (TF-ported) code: flip the taps, then swap to conv_transpose2d's (Cin, Cout, kh, kw) layout.
-    w = torch.flip(w, dims=[2, 3]).transpose(0, 1)
-    x = F.conv_transpose2d(x, w, stride=(factor, factor), padding=0)
-    return _default_op(op)(x, kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1))
-
-
-def _check_square_weight(w):
-    if w.dim() != 4 or w.shape[2] != w.shape[3]:
-        raise ValueError(f"conv weight must be (Cout, Cin, k, k), got shape {tuple(w.shape)}")
+    kernel = _scaled_kernel(k, factor, gain * factor**2, x.device)
+    return fir_upsample_conv(x, w, kernel, factor, _default_op(op))
 
 
 def naive_upsample_2d(x, factor=2):
@@ -117,28 +130,33 @@ def naive_downsample_2d(x, factor=2):
     return x.reshape(n, c, h // factor, factor, w // factor, factor).mean(dim=(3, 5))
 
 
-class _FIRResample(FusedOp, nn.Module):
-    """Holds the normalised FIR kernel as a non-persistent buffer (no state_dict key, follows .to())."""
+class FIRUpsample2d(FusedOp, nn.Module):
+    """upsample_2d as a module: (N, C, H, W) -> (N, C, H * factor, W * factor).
+
+    The prepared kernel is a non-persistent buffer: no state_dict key, and it follows .to(device).
+    """
 
     def __init__(self, fir_kernel=(1, 3, 3, 1), factor=2):
         super().__init__()
-        _check_factor(factor)
         self.factor = factor
-        self.register_buffer("kernel", setup_kernel(fir_kernel), persistent=False)
-
-
-class FIRUpsample2d(_FIRResample):
-    """upsample_2d as a module: (N, C, H, W) -> (N, C, H * factor, W * factor)."""
+        self.register_buffer("kernel", _scaled_kernel(fir_kernel, factor, factor**2), persistent=False)
 
     def forward(self, x):
-        return upsample_2d(x, self.kernel, self.factor, op=self.ops().upfirdn2d)
+        _check_image(x)
+        return fir_upsample(x, self.kernel, self.factor, self.ops().upfirdn2d)
 
 
-class FIRDownsample2d(_FIRResample):
-    """downsample_2d as a module: (N, C, H, W) -> (N, C, H // factor, W // factor)."""
+class FIRDownsample2d(FusedOp, nn.Module):
+    """downsample_2d as a module: (N, C, H, W) -> (N, C, H // factor, W // factor); kernel as in FIRUpsample2d."""
+
+    def __init__(self, fir_kernel=(1, 3, 3, 1), factor=2):
+        super().__init__()
+        self.factor = factor
+        self.register_buffer("kernel", _scaled_kernel(fir_kernel, factor, 1), persistent=False)
 
     def forward(self, x):
-        return downsample_2d(x, self.kernel, self.factor, op=self.ops().upfirdn2d)
+        _check_image(x)
+        return fir_downsample(x, self.kernel, self.factor, self.ops().upfirdn2d)
 
 
 class NaiveUpsample2d(nn.Module):
@@ -184,18 +202,21 @@ class FIRConv2d(FusedOp, nn.Module):
         if kernel < 1 or kernel % 2 != 1:
             raise ValueError(f"FIRConv2d: kernel must be odd and positive, got {kernel}")
         self.weight = nn.Parameter(torch.zeros(out_ch, in_ch, kernel, kernel))
-        self.bias = nn.Parameter(torch.zeros(out_ch)) if use_bias else None
+        self.register_parameter("bias", nn.Parameter(torch.zeros(out_ch)) if use_bias else None)
         self.up = up
         self.down = down
         self.kernel = kernel
-        self.register_buffer("resample_kernel", setup_kernel(resample_kernel), persistent=False)
+        # Prepared FIR kernel (factor 2; gain factor^2 when upsampling), a buffer outside the state_dict.
+        gain = 4 if up else 1
+        self.register_buffer("resample_kernel", _scaled_kernel(resample_kernel, 2, gain), persistent=False)
 
     def forward(self, x):
+        _check_image(x)
         op = self.ops().upfirdn2d
         if self.up:
-            x = upsample_conv_2d(x, self.weight, self.resample_kernel, op=op)
+            x = fir_upsample_conv(x, self.weight, self.resample_kernel, 2, op)
         elif self.down:
-            x = conv_downsample_2d(x, self.weight, self.resample_kernel, op=op)
+            x = fir_conv_downsample(x, self.weight, self.resample_kernel, 2, op)
         else:
             x = F.conv2d(x, self.weight, padding=self.kernel // 2)
         if self.bias is not None:

@@ -40,7 +40,7 @@ def r1_terms(model, x_t, t, x_tp1):
     return out.detach(), grad.detach(), second
 
 
-def test_fixture_output_and_r1_gradient():
+def test_fixture_output_and_input_gradient():
     case = DISC["cases"]["small"]
     kwargs = {k: v for k, v in case["kwargs"].items() if k != "act"}
     model = set_fused(Discriminator_small(**kwargs), False).eval()
