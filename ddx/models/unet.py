@@ -265,7 +265,10 @@ class UNetConfig:
             sizes = ", ".join(str(s) for s in sorted(CHANNEL_MULT_BY_IMAGE_SIZE))
             raise ValueError(f"unsupported image size {self.image_size} (known: {sizes}); pass channel_mult")
         if isinstance(self.attention_resolutions, str):
-            raise TypeError("UNetConfig.attention_resolutions must be a tuple of ints; parse '16,8' strings with parse_attention_resolutions")
+            raise TypeError(
+                "UNetConfig.attention_resolutions must be a tuple of ints; "
+                "parse '16,8' strings with parse_attention_resolutions"
+            )
         for res in self.attention_resolutions:
             _check_positive_int("each attention resolution", res)
             if self.image_size % res:
@@ -274,6 +277,10 @@ class UNetConfig:
         if self.channel_mult is not None:
             object.__setattr__(self, "channel_mult", tuple(self.channel_mult))
         object.__setattr__(self, "attention_backend", AttentionBackend(self.attention_backend))
+        factor = 2 ** (len(self.resolved_channel_mult()) - 1)
+        if self.image_size % factor:
+            mult = self.resolved_channel_mult()
+            raise ValueError(f"image_size {self.image_size} must be divisible by {factor} for channel_mult {mult}")
 
     def resolved_channel_mult(self):
         """channel_mult, or the default multipliers for image_size."""
@@ -311,7 +318,8 @@ def parse_attention_resolutions(attention_resolutions):
         try:
             return tuple(int(res) for res in attention_resolutions.split(","))
         except ValueError:
-            raise ValueError(f"attention_resolutions must be comma-separated ints, got {attention_resolutions!r}") from None
+            message = f"attention_resolutions must be comma-separated ints, got {attention_resolutions!r}"
+            raise ValueError(message) from None
     return tuple(attention_resolutions)
 
 

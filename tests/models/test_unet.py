@@ -214,9 +214,11 @@ def test_missing_labels_for_class_conditional_model():
         (lambda: create_model(32, 32, 1, True, False, False, "8,x", 4, -1, True, 0.0), ValueError, "comma-separated"),
         (lambda: create_model(32, 32, 1, True, False, False, "12", 4, -1, True, 0.0), ValueError, "does not divide"),
         (lambda: UNetConfig(attention_resolutions="16,8"), TypeError, "tuple of ints"),
+        (lambda: UNetConfig(image_size=20, attention_resolutions=(), channel_mult=(1, 2, 2, 2)), ValueError, "divisible by 8"),
         (lambda: build_unet({"image_size": 32}), TypeError, "UNetConfig"),
     ],
-    ids=["heads", "dims", "empty_mult", "zero_channels", "image_size", "attention_string", "attention_res", "config_string", "not_config"],
+    ids=["heads", "dims", "empty_mult", "zero_channels", "image_size", "attention_string", "attention_res", "config_string",
+         "config_image_size", "not_config"],
 )
 def test_bad_construction(build, error, message):
     with pytest.raises(error, match=message):
