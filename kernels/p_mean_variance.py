@@ -14,6 +14,7 @@ import triton.language as tl
 
 from kernels import reference
 from kernels._checks import use_triton
+from kernels._library import launcher_op
 from kernels._per_sample import (
     as_tables, check_batch, clamp_passes_grad, inner_size, launch, sample_block, store_rounded, validate,
 )
@@ -106,6 +107,11 @@ def _p_mean_variance_bwd_kernel(
         store_rounded(grad_x_ptr + idx, grad_x, mask)
 
 
+@launcher_op(
+    "p_mean_variance_fwd",
+    "(Tensor model_output, Tensor x, Tensor t, Tensor[] tables, bool clip_denoised) -> (Tensor, Tensor, Tensor, Tensor)",
+    fake=lambda model_output, x, *_: tuple(torch.empty_like(x) for _ in range(4)),
+)
 def p_mean_variance_fwd(model_output, x, t, tables, clip_denoised):
     """Contiguous model_output (N, 2C, *) and x (N, C, *); tables = (sqrt_recip_alphas_cumprod,
     sqrt_recipm1_alphas_cumprod, posterior_mean_coef1, posterior_mean_coef2, posterior_log_variance_clipped,
@@ -118,6 +124,16 @@ def p_mean_variance_fwd(model_output, x, t, tables, clip_denoised):
     return outputs
 
 
+def _p_mean_variance_bwd_fake(model_output, x, t, tables, clip_denoised, grads, need_x):
+    return torch.empty_like(model_output), (torch.empty_like(x) if need_x else None)
+
+
+@launcher_op(
+    "p_mean_variance_bwd",
+    "(Tensor model_output, Tensor x, Tensor t, Tensor[] tables, bool clip_denoised, Tensor?[] grads, bool need_x) "
+    "-> (Tensor, Tensor?)",
+    fake=_p_mean_variance_bwd_fake,
+)
 def p_mean_variance_bwd(model_output, x, t, tables, clip_denoised, grads, need_x):
     """(grad of model_output, grad of x or None) from grads = (mean, variance, log_variance, pred_xstart),
     any of which may be None."""

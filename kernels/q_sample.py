@@ -10,6 +10,7 @@ import triton.language as tl
 
 from kernels import reference
 from kernels._checks import use_triton
+from kernels._library import launcher_op
 from kernels._per_sample import as_tables, check_batch, inner_size, launch, sample_block, store_rounded, validate
 
 
@@ -43,6 +44,11 @@ def _q_sample_bwd_kernel(
         store_rounded(grad_noise_ptr + idx, tl.load(coef_noise_ptr + step) * grad, mask)
 
 
+@launcher_op(
+    "q_sample_fwd",
+    "(Tensor x_start, Tensor t, Tensor noise, Tensor coef_start, Tensor coef_noise) -> Tensor",
+    fake=lambda x_start, *_: torch.empty_like(x_start),
+)
 def q_sample_fwd(x_start, t, noise, coef_start, coef_noise):
     """x_start, noise: contiguous (N, *); tables contiguous float32. Returns x_start's dtype."""
     out = torch.empty_like(x_start)
@@ -50,6 +56,19 @@ def q_sample_fwd(x_start, t, noise, coef_start, coef_noise):
     return out
 
 
+def _q_sample_bwd_fake(grad_out, t, coef_start, coef_noise, x_start_dtype, noise_dtype, need_x_start, need_noise):
+    return (
+        torch.empty_like(grad_out, dtype=x_start_dtype) if need_x_start else None,
+        torch.empty_like(grad_out, dtype=noise_dtype) if need_noise else None,
+    )
+
+
+@launcher_op(
+    "q_sample_bwd",
+    "(Tensor grad_out, Tensor t, Tensor coef_start, Tensor coef_noise, ScalarType x_start_dtype, "
+    "ScalarType noise_dtype, bool need_x_start, bool need_noise) -> (Tensor?, Tensor?)",
+    fake=_q_sample_bwd_fake,
+)
 def q_sample_bwd(grad_out, t, coef_start, coef_noise, x_start_dtype, noise_dtype, need_x_start, need_noise):
     """(coef_start[t] * grad_out or None, coef_noise[t] * grad_out or None) in the inputs' dtypes."""
     grad_out = grad_out.contiguous()

@@ -10,6 +10,7 @@ import triton.language as tl
 
 from kernels import reference
 from kernels._checks import use_triton
+from kernels._library import launcher_op
 from kernels._per_sample import as_tables, check_batch, inner_size, launch, sample_block, store_rounded, validate
 
 
@@ -58,6 +59,12 @@ def _q_sample_pairs_bwd_kernel(
         store_rounded(grad_noise_next_ptr + idx, tl.load(sigmas_ptr + step + 1) * grad_x_next, mask)
 
 
+@launcher_op(
+    "q_sample_pairs_fwd",
+    "(Tensor x_start, Tensor t, Tensor noise, Tensor noise_next, Tensor a_s_cum, Tensor sigmas_cum, Tensor a_s, "
+    "Tensor sigmas) -> (Tensor, Tensor)",
+    fake=lambda x_start, *_: (torch.empty_like(x_start), torch.empty_like(x_start)),
+)
 def q_sample_pairs_fwd(x_start, t, noise, noise_next, a_s_cum, sigmas_cum, a_s, sigmas):
     """Contiguous (N, *) inputs, contiguous float32 tables. Returns (x_t, x_next) in x_start's dtype."""
     x_t, x_next = torch.empty_like(x_start), torch.empty_like(x_start)
@@ -68,12 +75,26 @@ def q_sample_pairs_fwd(x_start, t, noise, noise_next, a_s_cum, sigmas_cum, a_s, 
     return x_t, x_next
 
 
-def q_sample_pairs_bwd(grad_x_t, grad_x_next, t, tables, dtypes, needs):
+def _q_sample_pairs_bwd_fake(grad_x_t, grad_x_next, t, tables, x_start_dtype, noise_dtype, noise_next_dtype, needs):
+    dtypes = (x_start_dtype, noise_dtype, noise_next_dtype)
+    present = grad_x_t if grad_x_t is not None else grad_x_next
+    return tuple(torch.empty_like(present, dtype=dtype) if need else None for dtype, need in zip(dtypes, needs))
+
+
+@launcher_op(
+    "q_sample_pairs_bwd",
+    "(Tensor? grad_x_t, Tensor? grad_x_next, Tensor t, Tensor[] tables, ScalarType x_start_dtype, "
+    "ScalarType noise_dtype, ScalarType noise_next_dtype, bool[] needs) "
+    "-> (Tensor?, Tensor?, Tensor?)",
+    fake=_q_sample_pairs_bwd_fake,
+)
+def q_sample_pairs_bwd(grad_x_t, grad_x_next, t, tables, x_start_dtype, noise_dtype, noise_next_dtype, needs):
     """Gradients of (x_start, noise, noise_next) (None where not needed) from those of (x_t, x_next).
 
     grad_x_t / grad_x_next may be None (output unused); tables = (a_s_cum, sigmas_cum, a_s, sigmas);
-    dtypes and needs are per input, in that order.
+    the dtypes and needs are per input, in that order.
     """
+    dtypes = (x_start_dtype, noise_dtype, noise_next_dtype)
     present = grad_x_t if grad_x_t is not None else grad_x_next
     grad_x_t = None if grad_x_t is None else grad_x_t.contiguous()
     grad_x_next = None if grad_x_next is None else grad_x_next.contiguous()
@@ -106,7 +127,7 @@ class QSamplePairsFunction(torch.autograd.Function):
         if (grad_x_t is None and grad_x_next is None) or not any(needs):
             return (None,) * 8
         grad_x_start, grad_noise, grad_noise_next = q_sample_pairs_bwd(
-            grad_x_t, grad_x_next, t, tables, ctx.dtypes, needs
+            grad_x_t, grad_x_next, t, tables, *ctx.dtypes, needs
         )
         return grad_x_start, None, grad_noise, grad_noise_next, None, None, None, None
 

@@ -6,6 +6,7 @@ import triton.language as tl
 
 from kernels import reference
 from kernels._checks import use_triton
+from kernels._library import launcher_op
 from kernels._per_sample import as_tables, check_batch, inner_size, launch, sample_block, store_rounded, validate
 
 
@@ -48,6 +49,11 @@ def _sample_posterior_bwd_kernel(
         store_rounded(grad_noise_ptr + idx, _noise_scale(log_var_ptr, step) * grad, mask)
 
 
+@launcher_op(
+    "sample_posterior_fwd",
+    "(Tensor x_0, Tensor x_t, Tensor t, Tensor noise, Tensor coef1, Tensor coef2, Tensor log_var) -> Tensor",
+    fake=lambda x_0, x_t, *_: torch.empty_like(x_t),
+)
 def sample_posterior_fwd(x_0, x_t, t, noise, coef1, coef2, log_var):
     """Contiguous (N, *) inputs, contiguous float32 tables. Returns x_t's dtype."""
     out = torch.empty_like(x_t)
@@ -55,8 +61,20 @@ def sample_posterior_fwd(x_0, x_t, t, noise, coef1, coef2, log_var):
     return out
 
 
-def sample_posterior_bwd(grad_out, t, tables, dtypes, needs):
-    """Gradients of (x_0, x_t, noise), None where not needed; tables = (coef1, coef2, log_var)."""
+def _sample_posterior_bwd_fake(grad_out, t, tables, x_0_dtype, x_t_dtype, noise_dtype, needs):
+    dtypes = (x_0_dtype, x_t_dtype, noise_dtype)
+    return tuple(torch.empty_like(grad_out, dtype=dtype) if need else None for dtype, need in zip(dtypes, needs))
+
+
+@launcher_op(
+    "sample_posterior_bwd",
+    "(Tensor grad_out, Tensor t, Tensor[] tables, ScalarType x_0_dtype, ScalarType x_t_dtype, ScalarType noise_dtype, "
+    "bool[] needs) -> (Tensor?, Tensor?, Tensor?)",
+    fake=_sample_posterior_bwd_fake,
+)
+def sample_posterior_bwd(grad_out, t, tables, x_0_dtype, x_t_dtype, noise_dtype, needs):
+    """Gradients of (x_0, x_t, noise) in those dtypes, None where not needed; tables = (coef1, coef2, log_var)."""
+    dtypes = (x_0_dtype, x_t_dtype, noise_dtype)
     grad_out = grad_out.contiguous()
     grads = [torch.empty_like(grad_out, dtype=dtype) if need else None for dtype, need in zip(dtypes, needs)]
     launch(
@@ -78,7 +96,7 @@ class SamplePosteriorFunction(torch.autograd.Function):
     def backward(ctx, grad_out):
         t, *tables = ctx.saved_tensors
         needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[3])
-        grad_x_0, grad_x_t, grad_noise = sample_posterior_bwd(grad_out, t, tables, ctx.dtypes, needs)
+        grad_x_0, grad_x_t, grad_noise = sample_posterior_bwd(grad_out, t, tables, *ctx.dtypes, needs)
         return grad_x_0, grad_x_t, None, grad_noise, None, None, None
 
 

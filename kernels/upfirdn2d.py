@@ -20,6 +20,7 @@ import triton.language as tl
 
 from kernels import reference
 from kernels._checks import FLOAT_DTYPES, check_same_device, check_tensor, use_triton
+from kernels._library import launcher_op
 
 X_DTYPES = FLOAT_DTYPES + (torch.float64,)
 # Elements per program: output pixels for the generic and down2 kernels, input positions for up2
@@ -256,6 +257,18 @@ def _grid(planes, rows, cols, block_c, block_h, block_w):
     return (triton.cdiv(planes, block_c) * tiles_h * tiles_w,), tiles_h, tiles_w
 
 
+def _upfirdn2d_fwd_fake(x, kernel, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0, pad_y1):
+    n, c, in_h, in_w = x.shape
+    out_h, out_w = output_size(in_h, in_w, *kernel.shape, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0, pad_y1)
+    return x.new_empty((n, c, out_h, out_w))
+
+
+@launcher_op(
+    "upfirdn2d_fwd",
+    "(Tensor x, Tensor kernel, int up_x, int up_y, int down_x, int down_y, int pad_x0, int pad_x1, int pad_y0, "
+    "int pad_y1) -> Tensor",
+    fake=_upfirdn2d_fwd_fake,
+)
 def upfirdn2d_fwd(x, kernel, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0, pad_y1):
     """Launch the Triton kernel (no autograd, arguments assumed valid); per-axis up/down/pad.
 

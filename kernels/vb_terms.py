@@ -16,6 +16,7 @@ from triton.language.extra import libdevice
 
 from kernels import reference
 from kernels._checks import use_triton
+from kernels._library import launcher_op
 from kernels._per_sample import (
     INTERPRETED, as_tables, check_batch, clamp_min_passes_grad, inner_size, launch, plan, sample_block,
     store_rounded, validate,
@@ -198,6 +199,11 @@ def _vb_terms_bpd_bwd_kernel(
         store_rounded(grad_x_t_ptr + idx, grad_x_t, mask)
 
 
+@launcher_op(
+    "vb_terms_bpd_fwd",
+    "(Tensor x_start, Tensor x_t, Tensor t, Tensor model_mean, Tensor model_log_variance, Tensor[] tables) -> Tensor",
+    fake=lambda x_start, *_: x_start.new_empty(x_start.shape[:1], dtype=torch.float32),
+)
 def vb_terms_bpd_fwd(x_start, x_t, t, model_mean, model_log_variance, tables):
     """Contiguous (N, *) inputs; tables = (coef1, coef2, log_var_clipped) contiguous float32. Returns (N,) float32."""
     batch, inner = x_start.shape[0], inner_size(x_start)
@@ -208,6 +214,17 @@ def vb_terms_bpd_fwd(x_start, x_t, t, model_mean, model_log_variance, tables):
     return partials.sum(dim=1) / inner / LN2
 
 
+def _vb_terms_bpd_bwd_fake(grad_out, x_start, x_t, t, model_mean, model_log_variance, tables, needs):
+    inputs = (x_start, x_t, model_mean, model_log_variance)
+    return tuple(torch.empty_like(tensor) if need else None for tensor, need in zip(inputs, needs))
+
+
+@launcher_op(
+    "vb_terms_bpd_bwd",
+    "(Tensor grad_out, Tensor x_start, Tensor x_t, Tensor t, Tensor model_mean, Tensor model_log_variance, "
+    "Tensor[] tables, bool[] needs) -> (Tensor?, Tensor?, Tensor?, Tensor?)",
+    fake=_vb_terms_bpd_bwd_fake,
+)
 def vb_terms_bpd_bwd(grad_out, x_start, x_t, t, model_mean, model_log_variance, tables, needs):
     """Gradients of (x_start, x_t, model_mean, model_log_variance), None where needs says so."""
     inputs = (x_start, x_t, model_mean, model_log_variance)
