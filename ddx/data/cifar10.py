@@ -63,7 +63,9 @@ class Cifar10Dataset(Dataset):
     The official DDGAN CIFAR-10 pipeline is image_size=32 with random_flip=True.
     """
 
-    def __init__(self, root: str | os.PathLike, split: Split | str = Split.TRAIN, image_size: int = 32, random_flip: bool = False):
+    def __init__(
+        self, root: str | os.PathLike, split: Split | str = Split.TRAIN, image_size: int = 32, random_flip: bool = False
+    ):
         self.split = parse_enum(Split, split, "split")
         self.transform = ImageTransform(image_size, random_flip)
         self.images, self.labels = load_cifar10_uint8(root, self.split)

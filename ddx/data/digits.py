@@ -47,7 +47,9 @@ def _digits_uint8_all(image_size: int) -> torch.Tensor:
     return torch.round(x[:, 0] * 255.0).clamp_(0, 255).to(torch.uint8)
 
 
-def digits_uint8(split: Split | str = Split.TRAIN, image_size: int = DEFAULT_DIGITS_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+def digits_uint8(
+    split: Split | str = Split.TRAIN, image_size: int = DEFAULT_DIGITS_SIZE
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One split on the 8-bit grid, single channel: images uint8 (N, image_size, image_size), labels int64 (N,).
 
     N is 1,437 for TRAIN and 360 for HELDOUT.
@@ -59,7 +61,9 @@ def digits_uint8(split: Split | str = Split.TRAIN, image_size: int = DEFAULT_DIG
     return _digits_uint8_all(image_size)[sl], torch.from_numpy(labels[sl].copy())
 
 
-def digits_tensor(split: Split | str = Split.HELDOUT, image_size: int = DEFAULT_DIGITS_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+def digits_tensor(
+    split: Split | str = Split.HELDOUT, image_size: int = DEFAULT_DIGITS_SIZE
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A whole split as model inputs: images float32 (N, 3, H, W) in [-1, 1] (channels equal), labels int64 (N,)."""
     images, labels = digits_uint8(split, image_size)
     return uint8_to_unit_range(images)[:, None].expand(-1, 3, -1, -1).contiguous(), labels

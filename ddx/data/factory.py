@@ -105,7 +105,8 @@ def build_dataset(config: DataConfig) -> Dataset:
     if name is DatasetName.DIGITS:
         return DigitsDataset(config.split, size or DEFAULT_DIGITS_SIZE)
     if name is DatasetName.STACKED_DIGITS:
-        return StackedDigitsDataset(config.length or DEFAULT_STACKED_LENGTH, config.seed, size or DEFAULT_DIGITS_SIZE, config.split)
+        length = config.length or DEFAULT_STACKED_LENGTH
+        return StackedDigitsDataset(length, config.seed, size or DEFAULT_DIGITS_SIZE, config.split)
     if name in TOY:
         return Toy2DDataset(TOY[name], config.length or DEFAULT_TOY_LENGTH, config.seed)
     if name is DatasetName.IMAGE_FOLDER:

@@ -68,8 +68,11 @@ def decode_lmdb_image(value: bytes) -> Image.Image:
     """An LMDB value -> RGB PIL image: an encoded image file, or raw square RGB bytes (CelebA-HQ, not encoded)."""
     value = bytes(value)
     if value.startswith(_IMAGE_MAGICS):
-        with Image.open(io.BytesIO(value)) as image:
-            return image.convert("RGB")
+        try:
+            with Image.open(io.BytesIO(value)) as image:
+                return image.convert("RGB")
+        except (OSError, ValueError, SyntaxError):
+            pass  # raw pixels may begin like an image file (2 bytes: about 1 image in 65,536)
     size = int(round((len(value) / 3) ** 0.5))
     if size == 0 or 3 * size * size != len(value):
         raise ValueError(

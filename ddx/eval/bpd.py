@@ -21,7 +21,8 @@ class BitsPerDimMeter:
     def add(self, bpd: torch.Tensor) -> None:
         """bpd: float (B,), one value per image (calc_bpd_loop's "total_bpd")."""
         if not isinstance(bpd, torch.Tensor) or bpd.ndim != 1 or bpd.numel() == 0:
-            raise ValueError(f"bpd must be a non-empty 1-D tensor of per-image values, got {getattr(bpd, 'shape', type(bpd))}")
+            got = tuple(bpd.shape) if isinstance(bpd, torch.Tensor) else type(bpd).__name__
+            raise ValueError(f"bpd must be a non-empty 1-D tensor of per-image values, got {got}")
         if not torch.isfinite(bpd).all():
             raise ValueError("bpd values contain NaN or inf")
         self.total += bpd.detach().double().sum().item()

@@ -13,7 +13,9 @@ class Progress:
     Usage: p = Progress("FID activations", total=n); p.update(batch); ...; p.close(). verbose=False prints nothing.
     """
 
-    def __init__(self, desc: str, total: int, verbose: bool = True, min_interval_s: float = 2.0, stream: TextIO | None = None):
+    def __init__(
+        self, desc: str, total: int, verbose: bool = True, min_interval_s: float = 2.0, stream: TextIO | None = None
+    ):
         self.desc, self.total, self.verbose = desc, total, verbose
         self.min_interval_s = min_interval_s
         self.stream = stream
@@ -26,7 +28,8 @@ class Progress:
             return
         elapsed = time.monotonic() - self.start
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        print(f"{self.desc}: {self.done}/{self.total} ({pct:.0f}%) {elapsed:.1f}s{extra}", file=self.stream or sys.stderr, flush=True)
+        line = f"{self.desc}: {self.done}/{self.total} ({pct:.0f}%) {elapsed:.1f}s{extra}"
+        print(line, file=self.stream or sys.stderr, flush=True)
 
     def update(self, n: int = 1, extra: str = "") -> None:
         """Count n more units done; print if the last line is older than min_interval_s."""

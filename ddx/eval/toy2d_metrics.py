@@ -23,7 +23,9 @@ class MixtureMetrics:
     counts: torch.Tensor
 
 
-def mixture_metrics(samples: torch.Tensor, mixture: Mixture2D | str | MixtureSpec = Mixture2D.GRID25, num_sigmas: float = 3.0) -> MixtureMetrics:
+def mixture_metrics(
+    samples: torch.Tensor, mixture: Mixture2D | str | MixtureSpec = Mixture2D.GRID25, num_sigmas: float = 3.0
+) -> MixtureMetrics:
     """samples float (N, 2) -> MixtureMetrics against the mixture's means and std."""
     spec = mixture if isinstance(mixture, MixtureSpec) else mixture_spec(mixture)
     if not isinstance(samples, torch.Tensor) or not samples.is_floating_point():

@@ -54,7 +54,9 @@ def test_preset_matches_independent_computation(image_size):
         np.testing.assert_array_equal(train[i].numpy(), expected.astype(np.uint8))
 
 
-@pytest.mark.parametrize("split,count,first", [(Split.TRAIN, 1437, 0), (Split.HELDOUT, 360, 1437)], ids=["train", "heldout"])
+@pytest.mark.parametrize(
+    "split,count,first", [(Split.TRAIN, 1437, 0), (Split.HELDOUT, 360, 1437)], ids=["train", "heldout"]
+)
 def test_split_sizes_labels_and_grid(split, count, first):
     _, raw_labels = load_raw_digits()
     images, labels = digits_tensor(split)

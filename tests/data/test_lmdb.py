@@ -121,3 +121,19 @@ def test_two_datasets_on_one_environment(celeba_root):
     root, train, _ = celeba_root
     a, b = LmdbImageDataset(root, image_size=8), LmdbImageDataset(root, image_size=8, random_flip=True)
     assert torch.equal(a[4][0], _as_input(train[4])) and len(b) == len(a)
+
+
+def test_raw_pixels_that_begin_like_a_jpeg_are_read_as_raw(tmp_path):
+    array = np.random.default_rng(2).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    array[0, 0, :2] = (0xFF, 0xD8)
+    _write_env(tmp_path / "train.lmdb", [(b"0", array.tobytes())])
+    assert torch.equal(LmdbImageDataset(tmp_path, image_size=8)[0][0], _as_input(array))
+
+
+def test_webp_values_as_in_lsun(tmp_path):
+    array = np.random.default_rng(3).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="WEBP", lossless=True)
+    _write_env(tmp_path / "bedroom_train_lmdb", [(b"a", buf.getvalue())])
+    x, _ = LmdbImageDataset(tmp_path / "bedroom_train_lmdb", image_size=8, layout=LmdbLayout.LSUN)[0]
+    assert torch.equal(x, _as_input(array))

@@ -44,7 +44,8 @@ def test_true_samples_score_high(mixture):
 
 
 @pytest.mark.parametrize(
-    "samples,error", [(torch.zeros(4, 3), ValueError), (torch.zeros(0, 2), ValueError), (torch.zeros(4, 2, dtype=torch.long), TypeError)],
+    "samples,error",
+    [(torch.zeros(4, 3), ValueError), (torch.zeros(0, 2), ValueError), (torch.zeros(4, 2, dtype=torch.long), TypeError)],
     ids=["three-columns", "empty", "integer"],
 )
 def test_bad_samples(samples, error):
