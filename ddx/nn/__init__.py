@@ -1,5 +1,26 @@
-"""Where the models meet kernels/: normalisation, resampling, attention, embeddings."""
+"""Where the models meet kernels/: normalisation, resampling, attention, embeddings.
 
+Modules that call kernels are FusedOp: `set_fused(model, False)` routes a whole model to the
+eager references, so one set of weights runs either way in one process.
+"""
+
+from ddx.nn.adaptive_norm import AdaptiveGroupNorm, GroupNorm
+from ddx.nn.attention import AttentionBackend, AttentionBlock
+from ddx.nn.embedding import timestep_embedding
 from ddx.nn.fused import FusedOp, set_fused
+from ddx.nn.norm import GroupNorm32, normalization
+from ddx.nn.resample import FIRDownsample2d, FIRUpsample2d
 
-__all__ = ["FusedOp", "set_fused"]
+__all__ = [
+    "AdaptiveGroupNorm",
+    "AttentionBackend",
+    "AttentionBlock",
+    "FIRDownsample2d",
+    "FIRUpsample2d",
+    "FusedOp",
+    "GroupNorm",
+    "GroupNorm32",
+    "normalization",
+    "set_fused",
+    "timestep_embedding",
+]
