@@ -1,0 +1,1 @@
+"""Readers and writers of the official implementations' checkpoint layouts (one module per model)."""

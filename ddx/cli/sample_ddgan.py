@@ -1,0 +1,218 @@
+"""`python sample.py ddgan [flags]`: samples from a ddx run or an official checkpoint, with metrics.
+
+    python sample.py ddgan --run_dir runs/toy25                       # latest ddx checkpoint, EMA weights
+    python sample.py ddgan --run_dir runs/toy25 --epoch_id 10         # its netG_10.pth
+    python sample.py ddgan --preset cifar10 --checkpoint netG_1200.pth --num_samples 50000 --fid \
+        --data_root data/cifar10 --inception_weights pt_inception-2015-12-05-6726825d.pth
+
+The architecture comes from the run directory's config.json, else from --preset and the flags (the same
+names as train.py ddgan / the official test_ddgan.py). --checkpoint takes a ddx checkpoint (ckpt_*.pt), an
+official content.pth or an official netG_<epoch>.pth. Outputs under --outdir: images -> grid.png,
+images/<i>.png (lossless), samples.npz (arr_0 uint8 NHWC); 2-D data -> scatter.png, samples.npz (arr_0
+float32 (N, 2)); metrics.json with the 2-D mode/quality metrics, the stacked-digits mode coverage or the FID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ddx import profiling
+from ddx.checkpoints.ddgan_official import (
+    CONTENT_KEYS,
+    generator_file,
+    load_official,
+    load_official_generator,
+    strip_module_prefix,
+)
+from ddx.cli.validators import FlagChecks, existing_dir, existing_file, positive_int
+from ddx.data.factory import TOY, DatasetName, build_dataset
+from ddx.data.toy2d import mixture_spec
+from ddx.nn.fused import set_fused
+from ddx.sample.ddgan import generate, write_images, write_metrics, write_points
+from ddx.train import CheckpointError, CheckpointManager
+from ddx.train.ddgan_setup import (
+    add_model_flags,
+    add_preset_flag,
+    apply_preset,
+    build_generator,
+    check_model_flags,
+    data_config,
+    diffusion_config,
+    is_toy,
+    sample_shape,
+)
+from ddx.train.loop import CHECKPOINT_FORMAT
+
+CONFIG_FILE = "config.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sample.py ddgan", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_preset_flag(parser)
+    parser.add_argument("--run_dir", type=existing_dir, default=None,
+                        help="a ddx run directory: its config.json gives the architecture")
+    parser.add_argument("--checkpoint", type=existing_file, default=None,
+                        help="ddx ckpt_*.pt, official content.pth or netG_<epoch>.pth")
+    parser.add_argument("--epoch_id", type=positive_int, default=None, help="use <run_dir>/netG_<epoch_id>.pth")
+    parser.add_argument("--raw_weights", action="store_true", default=False,
+                        help="sample with the trained weights, not their EMA (ddx checkpoints, content.pth)")
+    parser.add_argument("--num_samples", type=positive_int, default=64)
+    parser.add_argument("--batch_size", type=positive_int, default=200, help="samples per forward pass")
+    parser.add_argument("--outdir", type=Path, default=None,
+                        help="output folder (default <run_dir>/generated_samples, else generated_samples/<dataset>)")
+    fid = parser.add_argument_group("evaluation")
+    fid.add_argument("--fid", "--compute_fid", dest="fid", action="store_true", default=False,
+                     help="FID of the samples against the training data (image datasets)")
+    fid.add_argument("--inception_weights", type=existing_file, default=None,
+                     help="pt_inception-2015-12-05-6726825d.pth (default: the torch hub cache)")
+    fid.add_argument("--fid_stats", type=Path, default=None,
+                     help="cache of the reference statistics (default <outdir>/fid_reference.npz)")
+    fid.add_argument("--classifier", type=Path, default=None,
+                     help="ddx digit classifier for stacked-digits mode coverage (default: ddx's cache)")
+    add_model_flags(parser)
+    return parser
+
+
+def _run_config_defaults(argv: Sequence[str]) -> dict[str, Any]:
+    """The flags recorded in <run_dir>/config.json (if --run_dir is given), as parser defaults."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--run_dir", type=existing_dir, default=None)
+    known, _ = probe.parse_known_args(list(argv))
+    if known.run_dir is None or not (known.run_dir / CONFIG_FILE).is_file():
+        return {}
+    recorded = json.loads((known.run_dir / CONFIG_FILE).read_text()).get("args", {})
+    ours = {action.dest for action in build_parser()._actions}
+    skip = {"outdir", "batch_size", "seed", "device", "nvtx", "preset", "fused"}
+    return {k: v for k, v in recorded.items() if k in ours and k not in skip}
+
+
+def _typed(parser: argparse.ArgumentParser, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON values through each flag's type (argparse converts string defaults, not list items)."""
+    actions = {action.dest: action for action in parser._actions}
+    out = {}
+    for dest, value in defaults.items():
+        kind = actions[dest].type
+        if isinstance(value, list) and kind is not None:
+            value = [kind(str(v)) for v in value]
+        elif value is not None and kind is not None and not isinstance(value, bool):
+            value = kind(str(value))
+        out[dest] = value
+    return out
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = build_parser()
+    apply_preset(parser, argv)
+    parser.set_defaults(**_typed(parser, _run_config_defaults(argv)))
+    args = parser.parse_args(list(argv))
+    checks = FlagChecks(args)
+    check_model_flags(args, checks)
+    checks.require(args.checkpoint is not None or args.run_dir is not None, ["checkpoint", "run_dir"],
+                   "give --checkpoint, or --run_dir (its latest checkpoint, or --epoch_id)")
+    checks.exclusive("checkpoint", "epoch_id")
+    checks.requires("epoch_id", "run_dir")
+    checks.require(not args.fid or not is_toy(args), ["fid", "dataset"], "FID applies to image datasets")
+    checks.require(not args.fid or args.num_samples >= 2, ["fid", "num_samples"], "FID needs at least 2 samples")
+    checks.report(parser)
+    if args.outdir is None:
+        args.outdir = (args.run_dir / "generated_samples" if args.run_dir is not None
+                       else Path("generated_samples") / args.dataset.value)
+    return args
+
+
+def _weights_from_payload(payload: Any, generator: torch.nn.Module, raw: bool, name: str) -> dict[str, torch.Tensor]:
+    if isinstance(payload, Mapping) and payload.get("format") == CHECKPOINT_FORMAT:
+        trainer = payload["trainer"]
+        ema = trainer.get("ema")
+        if ema is not None and ema["initialized"] and not raw:
+            return {**trainer["netG"], **ema["shadow"]}
+        return trainer["netG"]
+    if isinstance(payload, Mapping) and all(key in payload for key in CONTENT_KEYS):
+        weights = strip_module_prefix(dict(payload["netG_dict"]))
+        states = payload["optimizerG"]["state"]
+        names = [n for n, _ in generator.named_parameters()]
+        if not raw and len(states) == len(names) and all("ema" in s for s in states.values()):
+            weights.update({names[int(i)]: s["ema"] for i, s in states.items()})
+        return weights
+    if isinstance(payload, Mapping) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+        return strip_module_prefix(dict(payload))
+    raise CheckpointError(f"{name} is neither a ddx checkpoint, an official content.pth nor a netG state_dict")
+
+
+def load_generator_weights(args: argparse.Namespace, generator: torch.nn.Module) -> Path:
+    """Load G's weights (strict) from the chosen file; returns the file's path."""
+    if args.checkpoint is not None:
+        path = args.checkpoint
+    elif args.epoch_id is not None:
+        path = args.run_dir / generator_file(args.epoch_id)
+        if not path.is_file():
+            raise CheckpointError(f"no {generator_file(args.epoch_id)} in {args.run_dir}")
+    else:
+        path = CheckpointManager(args.run_dir / "checkpoints", 1, create=False).latest()
+        if path is None:
+            raise CheckpointError(f"no ddx checkpoint in {args.run_dir / 'checkpoints'}: give --checkpoint or --epoch_id")
+    if args.epoch_id is not None:
+        weights = load_official_generator(path)
+    else:
+        weights = _weights_from_payload(load_official(path), generator, args.raw_weights, str(path))
+    generator.load_state_dict(weights, strict=True)
+    return path
+
+
+def evaluate_points(points: torch.Tensor, args: argparse.Namespace) -> dict[str, Any]:
+    from ddx.eval.toy2d_metrics import mixture_metrics
+
+    metrics = mixture_metrics(points, TOY[args.dataset])
+    return {"modes_covered": metrics.modes_covered, "num_modes": metrics.num_modes,
+            "high_quality_fraction": metrics.high_quality_fraction, "num_samples": int(points.shape[0])}
+
+
+def evaluate_images(images: torch.Tensor, args: argparse.Namespace) -> dict[str, Any]:
+    metrics: dict[str, Any] = {"num_samples": int(images.shape[0])}
+    if args.dataset is DatasetName.STACKED_DIGITS:
+        from ddx.eval.digit_classifier import get_digit_classifier
+        from ddx.eval.mode_coverage import stacked_mode_coverage
+
+        classifier = get_digit_classifier(args.classifier, image_size=args.image_size)
+        coverage = stacked_mode_coverage(images, classifier)
+        metrics.update(modes_covered=coverage.modes_covered, num_modes=coverage.num_modes, kl=coverage.kl)
+    if args.fid:
+        from ddx.eval.fid import FIDEvaluator
+
+        evaluator = FIDEvaluator.from_weights(args.inception_weights, device=args.device)
+        config = data_config(args)
+        cache = args.fid_stats if args.fid_stats is not None else args.outdir / "fid_reference.npz"
+        reference = evaluator.reference_statistics(build_dataset(config), cache, config.key())
+        batches = iter(images.split(evaluator.batch_size))
+        metrics["fid"] = evaluator.fid(lambda n: next(batches), images.shape[0], reference)
+    return metrics
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    profiling.enable(args.nvtx)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    generator = set_fused(build_generator(args), args.fused)
+    source = load_generator_weights(args, generator)
+    generator.to(device)
+    samples = generate(generator, diffusion_config(args), args.nz, args.num_samples, args.batch_size,
+                       sample_shape(args), device, args.seed, args.fused)
+    if is_toy(args):
+        points = samples * args.data_scale
+        files = write_points(points, args.outdir, mixture_spec(TOY[args.dataset]).means)
+        metrics = evaluate_points(points, args)
+    else:
+        files = write_images(samples, args.outdir)
+        metrics = evaluate_images(samples, args)
+    metrics["checkpoint"] = str(source)
+    write_metrics(metrics, args.outdir)
+    print(json.dumps(metrics))
+    print("wrote " + ", ".join(str(p) for p in files.values()))
+    return 0

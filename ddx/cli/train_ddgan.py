@@ -1,0 +1,192 @@
+"""`python train.py ddgan [flags]`: train_ddgan.py's flags and defaults, on ddx's shared training loop.
+
+    python train.py ddgan --preset toy25 --outdir runs/toy25
+    torchrun --nproc_per_node 4 train.py ddgan --preset cifar10 --data_root data/cifar10
+
+The run directory (--outdir, default saved_info/dd_gan/<dataset>/<exp> as the official exp_path) holds
+config.json (the resolved configuration), metrics.jsonl, samples/, checkpoints/ (ddx, exact resume) and the
+official files content.pth / netG_<epoch>.pth. The official loop runs epochs 0..num_epoch (num_epoch + 1
+epochs); so does this one. --resume continues from the run's latest ddx checkpoint, or else from an official
+content.pth in the run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ddx import profiling
+from ddx.checkpoints.ddgan_official import CONTENT_FILE, load_official_content, trainer_state_from_content
+from ddx.cli.validators import FlagChecks, FlagValueError, non_negative_float, positive_float, positive_int, probability
+from ddx.data.factory import TOY, build_dataset
+from ddx.data.toy2d import mixture_spec
+from ddx.train import (
+    CheckpointManager,
+    EpochBatches,
+    LoopConfig,
+    LoopState,
+    Resume,
+    RunDir,
+    capture_rng_state,
+    init_distributed,
+    rank_seed,
+    run,
+    seed_everything,
+    shutdown,
+    wrap_ddp,
+)
+from ddx.train.ddgan import DDGANTrainConfig, DDGANTrainer
+from ddx.train.ddgan_outputs import EpochOutputs
+from ddx.train.ddgan_setup import (
+    ScaledDataset,
+    add_model_flags,
+    add_preset_flag,
+    apply_preset,
+    build_discriminator,
+    build_generator,
+    check_model_flags,
+    data_config,
+    diffusion_config,
+    discriminator_kind,
+    generator_config,
+    is_toy,
+)
+from ddx.train.loop import CHECKPOINT_FORMAT
+
+
+def unit_interval_open(text: str) -> float:
+    """A number in [0, 1)."""
+    value = probability(text)
+    if value >= 1.0:
+        raise FlagValueError(f"expected a number in [0, 1), got {value:g}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="train.py ddgan", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_preset_flag(parser)
+    parser.add_argument("--resume", action="store_true", default=False)
+    parser.add_argument("--exp", default="experiment_cifar_default", help="name of the experiment")
+    parser.add_argument("--outdir", type=Path, default=None,
+                        help="run directory (default saved_info/dd_gan/<dataset>/<exp>)")
+    add_model_flags(parser)
+    train = parser.add_argument_group("training")
+    train.add_argument("--batch_size", type=positive_int, default=128, help="per-rank batch")
+    train.add_argument("--num_epoch", type=positive_int, default=1200)
+    train.add_argument("--ngf", type=positive_int, default=64, help="discriminator width")
+    train.add_argument("--lr_g", type=positive_float, default=1.5e-4)
+    train.add_argument("--lr_d", type=positive_float, default=1e-4)
+    train.add_argument("--beta1", type=unit_interval_open, default=0.5)
+    train.add_argument("--beta2", type=unit_interval_open, default=0.9)
+    train.add_argument("--no_lr_decay", action="store_true", default=False)
+    train.add_argument("--use_ema", action="store_true", default=False)
+    train.add_argument("--ema_decay", type=unit_interval_open, default=0.9999)
+    train.add_argument("--r1_gamma", type=non_negative_float, default=0.05)
+    train.add_argument("--lazy_reg", type=positive_int, default=None)
+    train.add_argument("--save_content", action="store_true", default=False)
+    train.add_argument("--save_content_every", type=positive_int, default=50)
+    train.add_argument("--save_ckpt_every", type=positive_int, default=25)
+    train.add_argument("--max_steps", type=positive_int, default=None, help="stop after this many steps (short runs)")
+    train.add_argument("--log_interval", type=positive_int, default=100)
+    train.add_argument("--keep_last", type=positive_int, default=3, help="ddx checkpoints kept")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Flags with the preset's defaults under the explicit ones, every cross-flag check passed."""
+    parser = build_parser()
+    apply_preset(parser, argv)
+    args = parser.parse_args(list(argv))
+    checks = FlagChecks(args)
+    check_model_flags(args, checks)
+    if not is_toy(args) and args.ch_mult is not None:
+        group = min(args.batch_size, 4)
+        checks.require(args.batch_size % group == 0, ["batch_size"],
+                       "the discriminator's minibatch-stddev groups 4 samples: use a multiple of 4 (or 1-3)")
+    checks.report(parser)
+    if args.outdir is None:
+        args.outdir = Path("saved_info") / "dd_gan" / args.dataset.value / args.exp
+    return args
+
+
+def plain(value: Any) -> Any:
+    """Flag values as JSON / official-args values: enums by value, tuples as lists, paths as strings."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def train_config(args: argparse.Namespace) -> DDGANTrainConfig:
+    names = {f.name for f in dataclasses.fields(DDGANTrainConfig)}
+    return DDGANTrainConfig(**{name: getattr(args, name) for name in names})
+
+
+def resolved_config(args: argparse.Namespace) -> dict[str, Any]:
+    """What config.json holds: every flag, and the typed configs built from them."""
+    return {"model": "ddgan", "args": {k: plain(v) for k, v in vars(args).items()},
+            "generator": generator_config(args), "discriminator": discriminator_kind(args),
+            "diffusion": diffusion_config(args), "train": train_config(args), "data": data_config(args)}
+
+
+def convert_official_content(path: Path, trainer: DDGANTrainer, manager: CheckpointManager,
+                             batches_per_epoch: int, world_size: int) -> Path:
+    """Write an official content.pth as a ddx checkpoint at the start of its epoch, so the loop resumes from it."""
+    content = load_official_content(path)
+    state = trainer_state_from_content(content, trainer.G, trainer.config.use_ema, trainer.config.ema_decay)
+    loop = LoopState(step=int(content["global_step"]), epoch=int(content["epoch"]), batch_index=0,
+                     batches_per_epoch=batches_per_epoch)
+    payload = {"format": CHECKPOINT_FORMAT, "world_size": world_size, "loop": dataclasses.asdict(loop),
+               "rng": [capture_rng_state()] * world_size, "trainer": state}
+    return manager.save(loop.step, payload)
+
+
+def resume_mode(args: argparse.Namespace, run_dir: RunDir, trainer: DDGANTrainer, batches_per_epoch: int,
+                ctx) -> Resume:
+    if not args.resume:
+        return Resume.NEVER
+    manager = CheckpointManager(run_dir.checkpoints_dir, args.keep_last, create=ctx.is_main)
+    content = run_dir.root / CONTENT_FILE
+    if manager.latest() is None and content.is_file():
+        if ctx.is_main:
+            convert_official_content(content, trainer, manager, batches_per_epoch, ctx.world_size)
+        return Resume.AUTO
+    return Resume.REQUIRE
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    profiling.enable(args.nvtx)
+    ctx = init_distributed(args.device)
+    seed_everything(rank_seed(args.seed, ctx))
+    run_dir = RunDir(args.outdir, is_main=ctx.is_main)
+    run_dir.write_config(resolved_config(args))
+    netG = wrap_ddp(build_generator(args).to(ctx.device), ctx)
+    netD = wrap_ddp(build_discriminator(args).to(ctx.device), ctx)
+    official_args = argparse.Namespace(**{k: plain(v) for k, v in vars(args).items()})
+    outputs = EpochOutputs(run_dir, official_args, args.save_content, args.save_content_every, args.save_ckpt_every,
+                           args.data_scale, mixture_spec(TOY[args.dataset]).means if is_toy(args) else None)
+    trainer = DDGANTrainer(netG, netD, diffusion_config(args), train_config(args), ctx, on_epoch=outputs)
+    dataset = build_dataset(data_config(args))
+    if args.data_scale != 1.0:
+        dataset = ScaledDataset(dataset, args.data_scale)
+    batches = EpochBatches(dataset, args.batch_size, seed=args.seed, ctx=ctx)
+    resume = resume_mode(args, run_dir, trainer, len(batches), ctx)
+    loop = LoopConfig(max_steps=args.max_steps, max_epochs=args.num_epoch + 1, log_interval=args.log_interval,
+                      save_every_epochs=args.save_content_every, keep_last=args.keep_last)
+    try:
+        state = run(trainer, batches, run_dir, loop, ctx, resume=resume)
+    finally:
+        shutdown(ctx)
+    if ctx.is_main:
+        print(f"done: {state.step} steps, {state.epoch} epochs; run directory {run_dir.root}")
+    return 0

@@ -1,0 +1,59 @@
+"""DDGAN presets: the official README's training recipes and ddx's CPU presets.
+
+The official recipes (NVlabs/denoising-diffusion-gan readme.md, "Training Denoising Diffusion GANs") set the
+flags below; the rest keep train_ddgan.py's defaults. --batch_size is per process, as there: CIFAR-10 ran on
+4 GPUs, LSUN and CelebA-HQ on 8 (launch with torchrun --nproc_per_node to match the global batch).
+LSUN church and CelebA-HQ 256 are read from LMDB folders (--data_root); CIFAR-10 from its python batches.
+"""
+
+from ddx.data.factory import DatasetName
+from ddx.presets import Preset
+
+_SAVE = dict(save_content=True)
+
+CIFAR10 = Preset(
+    "cifar10",
+    "official CIFAR-10 recipe: 4 steps, NCSN++ 128 ch (1,2,2,2), batch 64 per GPU x 4, 1800 epochs",
+    dict(dataset=DatasetName.CIFAR10, exp="ddgan_cifar10_exp1", num_channels=3, num_channels_dae=128,
+         num_timesteps=4, num_res_blocks=2, batch_size=64, num_epoch=1800, ngf=64, nz=100, z_emb_dim=256,
+         n_mlp=4, embedding_type="positional", use_ema=True, ema_decay=0.9999, r1_gamma=0.02, lr_d=1.25e-4,
+         lr_g=1.6e-4, lazy_reg=15, ch_mult=(1, 2, 2, 2), **_SAVE),
+)
+
+LSUN = Preset(
+    "lsun",
+    "official LSUN church 256 recipe: 4 steps, NCSN++ 64 ch (1,1,2,2,4,4), batch 8 per GPU x 8, 500 epochs",
+    dict(dataset=DatasetName.LMDB, image_size=256, exp="ddgan_lsun_exp1", num_channels=3, num_channels_dae=64,
+         ch_mult=(1, 1, 2, 2, 4, 4), num_timesteps=4, num_res_blocks=2, batch_size=8, num_epoch=500, ngf=64,
+         embedding_type="positional", use_ema=True, ema_decay=0.999, r1_gamma=1.0, z_emb_dim=256, lr_d=1e-4,
+         lr_g=1.6e-4, lazy_reg=10, **_SAVE),
+)
+
+CELEBA_256 = Preset(
+    "celeba_256",
+    "official CelebA-HQ 256 recipe: 2 steps, NCSN++ 64 ch (1,1,2,2,4,4), batch 4 per GPU x 8, 800 epochs",
+    dict(dataset=DatasetName.LMDB, image_size=256, exp="ddgan_celebahq_exp1", num_channels=3,
+         num_channels_dae=64, ch_mult=(1, 1, 2, 2, 4, 4), num_timesteps=2, num_res_blocks=2, batch_size=4,
+         num_epoch=800, ngf=64, embedding_type="positional", use_ema=True, r1_gamma=2.0, z_emb_dim=256,
+         lr_d=1e-4, lr_g=2e-4, lazy_reg=10, **_SAVE),
+)
+
+STACKED_DIGITS = Preset(
+    "stacked_digits",
+    "CPU preset: stacked 16x16 digits (1,000 modes), 4 steps, small NCSN++ (32 ch, (1,2,2)) + Discriminator_small",
+    dict(dataset=DatasetName.STACKED_DIGITS, exp="ddgan_stacked_digits", image_size=16, num_channels=3,
+         num_channels_dae=32, ch_mult=(1, 2, 2), num_res_blocks=1, attn_resolutions=(8,), n_mlp=2, nz=32,
+         z_emb_dim=64, t_emb_dim=64, ngf=32, num_timesteps=4, batch_size=64, num_epoch=100, lr_g=1.6e-4,
+         lr_d=1.25e-4, r1_gamma=0.02, lazy_reg=15, use_ema=True, ema_decay=0.999, save_content=True,
+         save_content_every=10, save_ckpt_every=10, log_interval=20),
+)
+
+TOY25 = Preset(
+    "toy25",
+    "CPU preset: 2-D grid of 25 Gaussians, 4 steps, MLP generator and discriminator",
+    dict(dataset=DatasetName.TOY25, exp="ddgan_toy25", num_timesteps=4, nz=2, t_emb_dim=64, toy_hidden=256,
+         toy_layers=3, batch_size=256, num_epoch=30, lr_g=2e-4, lr_d=2e-4, r1_gamma=0.01, use_ema=True,
+         ema_decay=0.995, save_content_every=10, save_ckpt_every=10, log_interval=100),
+)
+
+PRESETS = {p.name: p for p in (CIFAR10, LSUN, CELEBA_256, STACKED_DIGITS, TOY25)}

@@ -1,0 +1,1 @@
+"""Sampling from trained models and writing the results (grids, lossless PNGs, npz, scatter plots)."""
