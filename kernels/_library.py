@@ -41,18 +41,21 @@ def _with_contiguous_inputs(launcher):
     return run
 
 
-def launcher_op(name, schema, fake):
+def launcher_op(name, schema, fake, contiguous_inputs=True):
     """Decorator: register `launcher` as the custom op ddx::<name> with this schema and fake implementation.
 
     schema: the op's signature in TorchScript schema syntax, e.g.
         "(Tensor x, Tensor t, bool clip) -> (Tensor, Tensor?)"
     (written out because launchers return None for gradients nobody asked for, which schema inference
     from annotations cannot express); fake(*args) returns empty tensors of the outputs' shapes and dtypes.
+    contiguous_inputs=False leaves the layouts to a launcher that handles strided inputs itself (AdaGN's
+    gamma and beta are strided (N, C) views: copying them would add two launches per call).
     Returns the op, callable like the launcher with positional arguments (`torch.ops.ddx.<name>` is the same op).
     """
 
     def register(launcher):
-        op = torch.library.custom_op(f"{NAMESPACE}::{name}", _with_contiguous_inputs(launcher), mutates_args=(), schema=schema)
+        impl = _with_contiguous_inputs(launcher) if contiguous_inputs else launcher
+        op = torch.library.custom_op(f"{NAMESPACE}::{name}", impl, mutates_args=(), schema=schema)
         op.register_fake(fake)
         return op
 

@@ -39,6 +39,7 @@ from torch.autograd.function import once_differentiable
 
 from kernels import reference
 from kernels._checks import FLOAT_DTYPES, check_same_device, check_tensor, use_triton
+from kernels._library import launcher_op
 
 PARAM_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -453,12 +454,27 @@ def _launch_args(x, gamma, beta, silu, plan):
     return gamma_ptr, beta_ptr, (gamma_sn, gamma_sc, beta_sn, beta_sc), flags
 
 
-def adagn_fwd(x, gamma, beta, num_groups, eps, silu, plan=None):
-    """Launch the forward. x (N, C, *spatial) contiguous; returns y (x's shape and dtype), mean, rstd (N, G) fp32."""
+def _adagn_fwd_fake(x, gamma, beta, num_groups, eps, silu):
+    mean = x.new_empty((x.shape[0], num_groups), dtype=torch.float32)
+    return torch.empty_like(x, memory_format=torch.contiguous_format), mean, torch.empty_like(mean)
+
+
+@launcher_op(
+    "adagn_fwd",
+    "(Tensor x, Tensor? gamma, Tensor? beta, int num_groups, float eps, bool silu) -> (Tensor, Tensor, Tensor)",
+    fake=_adagn_fwd_fake,
+    contiguous_inputs=False,
+)
+def adagn_fwd(x, gamma, beta, num_groups, eps, silu):
+    """Launch the forward. x (N, C, *spatial) (made contiguous); gamma, beta (N, C) / (C,) any strides, or None.
+
+    Returns y (x's shape and dtype), mean, rstd (N, G) fp32. The plan is plan_for(x, num_groups) (cached).
+    """
+    x = x.contiguous()
     n, c = x.shape[:2]
     hw = math.prod(x.shape[2:])
     cg = c // num_groups
-    plan = plan or plan_for(x, num_groups)
+    plan = plan_for(x, num_groups)
     y = torch.empty_like(x)
     mean = torch.empty(n, num_groups, device=x.device, dtype=torch.float32)
     rstd = torch.empty_like(mean)
@@ -491,16 +507,29 @@ def _param_grad(rows, param):
     return grad.to(param.dtype)
 
 
-def adagn_bwd(dy, x, gamma, beta, mean, rstd, num_groups, silu, plan=None, needs_dx=True):
-    """Launch the backward. dy, x (N, C, *spatial) contiguous; mean, rstd (N, G) fp32 from adagn_fwd.
+def _adagn_bwd_fake(dy, x, gamma, beta, mean, rstd, num_groups, silu, needs_dx):
+    dx = torch.empty_like(x, memory_format=torch.contiguous_format) if needs_dx else None
+    return dx, *(None if p is None else torch.empty_like(p, memory_format=torch.contiguous_format) for p in (gamma, beta))
+
+
+@launcher_op(
+    "adagn_bwd",
+    "(Tensor dy, Tensor x, Tensor? gamma, Tensor? beta, Tensor mean, Tensor rstd, int num_groups, bool silu, "
+    "bool needs_dx) -> (Tensor?, Tensor?, Tensor?)",
+    fake=_adagn_bwd_fake,
+    contiguous_inputs=False,
+)
+def adagn_bwd(dy, x, gamma, beta, mean, rstd, num_groups, silu, needs_dx):
+    """Launch the backward. dy, x (N, C, *spatial) (made contiguous); mean, rstd (N, G) fp32 from adagn_fwd.
 
     Returns (dx or None, dgamma, dbeta): dx in x's dtype; dgamma/dbeta in gamma's/beta's shape
-    and dtype, None where that parameter is None.
+    and dtype, None where that parameter is None. Runs the forward's plan (plan_for is deterministic).
     """
+    dy, x = dy.contiguous(), x.contiguous()
     n, c = x.shape[:2]
     hw = math.prod(x.shape[2:])
     cg = c // num_groups
-    plan = plan or plan_for(x, num_groups)
+    plan = plan_for(x, num_groups)
     dx = torch.empty_like(x) if needs_dx else x
     dgamma_rows = torch.empty(n, c, device=x.device, dtype=torch.float32)
     dbeta_rows = torch.empty_like(dgamma_rows)
@@ -531,10 +560,9 @@ class AdaGNFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, gamma, beta, num_groups, eps, silu):
-        plan = plan_for(x, num_groups)
-        y, mean, rstd = adagn_fwd(x, gamma, beta, num_groups, eps, silu, plan)
+        y, mean, rstd = adagn_fwd(x, gamma, beta, num_groups, eps, silu)
         ctx.save_for_backward(x, gamma, beta, mean, rstd)
-        ctx.num_groups, ctx.silu, ctx.plan = num_groups, silu, plan
+        ctx.num_groups, ctx.silu = num_groups, silu
         return y
 
     @staticmethod
@@ -543,7 +571,7 @@ class AdaGNFunction(torch.autograd.Function):
         x, gamma, beta, mean, rstd = ctx.saved_tensors
         needs_dx, needs_dgamma, needs_dbeta = ctx.needs_input_grad[:3]
         dx, dgamma, dbeta = adagn_bwd(
-            dy.contiguous(), x, gamma, beta, mean, rstd, ctx.num_groups, ctx.silu, ctx.plan, needs_dx=needs_dx
+            dy.contiguous(), x, gamma, beta, mean, rstd, ctx.num_groups, ctx.silu, needs_dx
         )
         return dx, (dgamma if needs_dgamma else None), (dbeta if needs_dbeta else None), None, None, None
 

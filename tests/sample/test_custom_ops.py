@@ -105,9 +105,21 @@ def _upfirdn2d_cases():
     yield "upfirdn2d_fwd-generic", m.upfirdn2d_fwd, (x, _fir()[:3, :2], 1, 2, 2, 1, 1, 0, -1, 2)
 
 
+def _adagn_cases():
+    m = _module("adagn")
+    x, dy = _images(2, 8, 3, 5, count=2)
+    # gamma, beta as the strided (N, C) halves of one Linear output, as AdaptiveGroupNorm passes them.
+    gamma, beta = torch.randn(2, 16).chunk(2, dim=1)
+    yield "adagn_fwd", m.adagn_fwd, (x, gamma, beta, 2, 1e-6, True)
+    yield "adagn_fwd-channel_affine", m.adagn_fwd, (x, torch.rand(8), None, 4, 1e-6, False)
+    _, mean, rstd = m.adagn_fwd(x, gamma, beta, 2, 1e-6, True)
+    yield "adagn_bwd", m.adagn_bwd, (dy, x, gamma, beta, mean, rstd, 2, True, True)
+    yield "adagn_bwd-no_dx", m.adagn_bwd, (dy, x, gamma.contiguous(), None, mean, rstd, 2, False, False)
+
+
 CASES = [
     case
-    for cases in (_q_sample_cases, _q_sample_pairs_cases, _sample_posterior_cases, _p_mean_variance_cases, _vb_terms_cases, _upfirdn2d_cases)
+    for cases in (_adagn_cases, _q_sample_cases, _q_sample_pairs_cases, _sample_posterior_cases, _p_mean_variance_cases, _vb_terms_cases, _upfirdn2d_cases)
     for case in cases()
 ]
 
@@ -119,7 +131,7 @@ def test_opcheck(op, args):
 
 
 def test_ops_live_in_the_ddx_namespace():
-    for name in ("q_sample_fwd", "q_sample_bwd", "sample_posterior_fwd", "upfirdn2d_fwd", "vb_terms_bpd_bwd"):
+    for name in ("adagn_fwd", "adagn_bwd", "q_sample_fwd", "q_sample_bwd", "sample_posterior_fwd", "upfirdn2d_fwd", "vb_terms_bpd_bwd"):
         assert hasattr(torch.ops.ddx, name), name
 
 

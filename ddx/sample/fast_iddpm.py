@@ -1,0 +1,121 @@
+"""Fast IDDPM sampling: the respaced ancestral (p_sample) loop or the DDIM loop, eager, compiled, or on CUDA graphs.
+
+    diffusion = DiffusionConfig(steps=4000, learn_sigma=True, noise_schedule="cosine", timestep_respacing="100").build()
+    sampler = FastIDDPMSampler(unet, diffusion, (3, 32, 32), loop=IDDPMLoop.P_SAMPLE, mode=SamplerMode.GRAPHS)
+    images = sampler(64, seed=0)
+
+The steps are those of ddx.diffusion.sampling (p_sample / ddim_sample) with the same random draws in
+the same order (x_T, then one normal draw per step, DDIM included), so EAGER with a seed gives the
+images of `torch.manual_seed(seed); diffusion.p_sample_loop(model, shape)`.
+
+GRAPHS captures ONE step and replays it for every t: the step index lives in a static device tensor
+(filled before each replay) and the step writes x_{t-1} back into the static x buffer. Per step rather
+than per loop because an IDDPM step is a full UNet forward (milliseconds), which makes the ~10 us of a
+replay launch and an index fill negligible, while a per-loop graph would hold K times the kernels, take
+K times as long to capture, and need a new capture for every respacing. (DDGAN's 4-step loop, where
+launch costs are a real share, is one graph: ddx.sample.fast.)
+
+NVTX (ddx.profiling, when enabled): sample/step_<i> for i = K-1 .. 0 in every mode (around each replay under GRAPHS).
+"""
+
+import enum
+
+import torch
+
+from ddx.diffusion import sampling
+from ddx.diffusion.gaussian import GaussianDiffusion
+from ddx.profiling import nvtx_range
+from ddx.sample.fast_common import (
+    PreparedNetwork,
+    Precision,
+    SamplerMode,
+    capture,
+    check_batch_size,
+    check_graphs_supported,
+    coerce,
+    reseed,
+)
+
+
+class IDDPMLoop(enum.Enum):
+    P_SAMPLE = "p_sample"
+    DDIM = "ddim"
+
+
+class FastIDDPMSampler:
+    """IDDPM's reverse chain over the steps of `diffusion` (respace it for fewer), for batches of fresh samples.
+
+    model: model(x (N, C, H, W), timesteps (N,)) -> (N, C or 2C, H, W), on the device to sample on (in eval mode).
+    diffusion: a GaussianDiffusion / SpacedDiffusion (its `fused` flag routes the arithmetic).
+    sample_shape: (C, H, W). loop: IDDPMLoop (or its value). eta: DDIM's eta (DDIM only).
+    mode, dtype, channels_last, compile_backend, compile_mode: as FastDDGANSampler (autocast covers the model only).
+    """
+
+    def __init__(self, model, diffusion, sample_shape, loop=IDDPMLoop.P_SAMPLE, mode=SamplerMode.EAGER,
+                 dtype=Precision.FP32, channels_last=False, clip_denoised=True, eta=0.0, compile_backend="inductor",
+                 compile_mode=None):
+        if not isinstance(diffusion, GaussianDiffusion):
+            raise TypeError(f"diffusion must be a GaussianDiffusion (or SpacedDiffusion), got {type(diffusion).__name__}")
+        self.loop = coerce(IDDPMLoop, loop, "loop")
+        if self.loop is IDDPMLoop.P_SAMPLE and eta != 0.0:
+            raise ValueError(f"eta applies to the DDIM loop only; got eta={eta} with loop=p_sample")
+        self.mode = coerce(SamplerMode, mode, "mode")
+        self.precision = coerce(Precision, dtype, "dtype")
+        self.network = PreparedNetwork(model, self.mode, self.precision, channels_last, compile_backend, compile_mode)
+        self.device = self.network.device
+        check_graphs_supported(self.mode, self.device)
+        self.diffusion = diffusion
+        self.sample_shape = tuple(sample_shape)
+        self.clip_denoised = bool(clip_denoised)
+        self.eta = float(eta)
+        self._graphs = {}
+
+    def step(self, x, t):
+        """x_{t-1} (x's shape) from x_t and t (N,) int64: one p_sample or DDIM step, its noise drawn inside."""
+        if self.loop is IDDPMLoop.DDIM:
+            out = sampling.ddim_sample(self.diffusion, self.network, x, t, clip_denoised=self.clip_denoised, eta=self.eta)
+        else:
+            out = sampling.p_sample(self.diffusion, self.network, x, t, clip_denoised=self.clip_denoised)
+        return out["sample"]
+
+    def _indices(self):
+        return reversed(range(self.diffusion.num_timesteps))
+
+    def _eager_chain(self, batch_size):
+        x = torch.randn(batch_size, *self.sample_shape, device=self.device)
+        for i in self._indices():
+            with nvtx_range(f"sample/step_{i}"):
+                x = self.step(x, torch.full((batch_size,), i, dtype=torch.int64, device=self.device))
+        return x
+
+    def _graph(self, batch_size):
+        """(graph of one step, static x buffer, static t buffer) for this batch size (one private pool each)."""
+        if batch_size not in self._graphs:
+            x = torch.zeros(batch_size, *self.sample_shape, device=self.device)
+            t = torch.full((batch_size,), self.diffusion.num_timesteps - 1, dtype=torch.int64, device=self.device)
+
+            def one_step():
+                return x.copy_(self.step(x, t))
+
+            graph, _ = capture(one_step)
+            self._graphs[batch_size] = (graph, x, t)
+        return self._graphs[batch_size]
+
+    def __call__(self, batch_size, seed=None):
+        """batch_size samples (N, *sample_shape), float32 on the sampler's device, owned by the caller.
+
+        seed: torch.manual_seed(seed) first, else the global RNG stream goes on.
+        """
+        check_batch_size(batch_size)
+        with torch.no_grad():
+            if self.mode is not SamplerMode.GRAPHS:
+                reseed(seed)
+                return self._eager_chain(batch_size)
+            graph, x, t = self._graph(batch_size)
+            reseed(seed)
+            x.normal_()
+            for i in self._indices():
+                t.fill_(i)
+                with nvtx_range(f"sample/step_{i}"):
+                    graph.replay()
+            return x.clone()
