@@ -1,0 +1,82 @@
+"""Wiring of `train.py iddpm`: resolved flags -> configs, model, data, trainer, and ddx.train.run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ddx import profiling
+from ddx.checkpoints.iddpm_official import parse_model_step
+from ddx.data import build_dataset
+from ddx.models.unet import build_unet
+from ddx.nn.fused import set_fused
+from ddx.train import EpochBatches, LoopConfig, Resume, RunDir, init_distributed, rank_seed, run, seed_everything, shutdown
+from ddx.train.iddpm import IddpmTrainConfig, IddpmTrainer
+from ddx.train.loop import LoopState
+
+UNTIL_KILLED = 999_999_999  # the official loop runs until killed when lr_anneal_steps is 0
+
+
+def train_config(args: argparse.Namespace) -> IddpmTrainConfig:
+    return IddpmTrainConfig(
+        lr=args.lr, weight_decay=args.weight_decay, lr_anneal_steps=args.lr_anneal_steps, batch_size=args.batch_size,
+        microbatch=args.microbatch, ema_rates=tuple(args.ema_rate), schedule_sampler=args.schedule_sampler,
+        amp=args.amp, fp16_scale_growth=args.fp16_scale_growth,
+    )
+
+
+def loop_config(args: argparse.Namespace, step_offset: int = 0) -> LoopConfig:
+    """max_steps: the flag, else up to lr_anneal_steps (counting an official resume's steps), else until killed."""
+    if args.max_steps is not None:
+        max_steps = args.max_steps
+    elif args.lr_anneal_steps:
+        max_steps = max(1, args.lr_anneal_steps - step_offset)
+    else:
+        max_steps = UNTIL_KILLED
+    return LoopConfig(max_steps=max_steps, log_interval=args.log_interval, save_interval=args.save_interval)
+
+
+def _resume_target(args: argparse.Namespace) -> tuple[Resume | Path, Path | None]:
+    """(what run() resumes from, an official model<N>.pt to start from instead)."""
+    path = args.resume_checkpoint
+    if path is None:
+        return Resume.AUTO, None
+    if parse_model_step(path) is not None:
+        return Resume.NEVER, Path(path)
+    return Path(path), None
+
+
+def train_from_args(args: argparse.Namespace) -> LoopState:
+    """Train as the validated flags say (see ddx.cli.train_iddpm); returns the final loop position."""
+    from ddx.cli.train_iddpm import data_config, diffusion_config, unet_config
+
+    if args.num_threads is not None:
+        torch.set_num_threads(args.num_threads)
+    profiling.enable(args.nvtx)
+    ctx = init_distributed(args.device)
+    try:
+        seed_everything(rank_seed(args.seed, ctx))
+        model_cfg, diffusion_cfg, data_cfg, train_cfg = unet_config(args), diffusion_config(args), data_config(args), train_config(args)
+        model = set_fused(build_unet(model_cfg), args.fused).to(ctx.device)
+        diffusion = diffusion_cfg.build(fused=args.fused)
+        run_dir = RunDir(args.outdir, is_main=ctx.is_main)
+        trainer = IddpmTrainer(model, diffusion, train_cfg, ctx, class_cond=args.class_cond,
+                               export_dir=run_dir.root if args.export_official else None)
+        resume, official = _resume_target(args)
+        if official is not None:
+            trainer.load_official(official)
+        loop_cfg = loop_config(args, trainer.step_offset)
+        run_dir.write_config({
+            "flags": {k: v for k, v in vars(args).items()}, "model": model_cfg, "diffusion": diffusion_cfg,
+            "train": train_cfg, "data": data_cfg, "loop": loop_cfg, "world_size": ctx.world_size,
+            "num_parameters": sum(p.numel() for p in model.parameters()),
+        })
+        batches = EpochBatches(build_dataset(data_cfg), args.batch_size, seed=args.seed, ctx=ctx)
+        return run(trainer, batches, run_dir, loop_cfg, ctx, resume=resume)
+    finally:
+        shutdown(ctx)
+
+
+__all__ = ["UNTIL_KILLED", "loop_config", "train_config", "train_from_args"]
