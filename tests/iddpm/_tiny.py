@@ -11,11 +11,12 @@ from ddx.models.unet import UNetConfig, build_unet
 from ddx.nn.fused import set_fused
 from ddx.train.iddpm import IddpmTrainConfig, IddpmTrainer
 
-TINY_FLAGS = [
-    "--dataset", "digits", "--image_size", "8", "--channel_mult", "1,2", "--num_channels", "32",
+TINY_MODEL_FLAGS = [
+    "--image_size", "8", "--channel_mult", "1,2", "--num_channels", "32",
     "--num_res_blocks", "1", "--attention_resolutions", "4", "--num_heads", "2", "--learn_sigma", "True",
     "--diffusion_steps", "20", "--noise_schedule", "cosine", "--no-fused", "--num_threads", "1",
 ]
+TINY_FLAGS = ["--dataset", "digits"] + TINY_MODEL_FLAGS
 
 
 def tiny_unet(seed=0, dropout=0.0):

@@ -1,0 +1,153 @@
+"""train.py iddpm / sample.py iddpm: flag validation, presets, and a tiny end-to-end run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ddx.cli import sample_iddpm, train_iddpm
+from ddx.cli.entry import dispatch
+from ddx.diffusion import BetaSchedule, ScheduleSamplerName
+from tests.iddpm._tiny import TINY_FLAGS, TINY_MODEL_FLAGS
+
+
+def _error(main, argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "-1"], "argument --lr: expected a positive number"),
+    (["--learn_sigma", "maybe"], "argument --learn_sigma: expected a boolean"),
+    (["--ema_rate", "0.9,1.2"], "argument --ema_rate: EMA rates must lie in [0, 1)"),
+    (["--ema_rate", "0.9,0.9"], "distinct"),
+    (["--microbatch", "0"], "argument --microbatch: expected -1"),
+    (["--schedule_sampler", "importance"], "invalid schedule sampler 'importance'"),
+    (["--noise_schedule", "quadratic"], "invalid BetaSchedule 'quadratic'"),
+    (["--timestep_respacing", "ddimx"], "argument --timestep_respacing"),
+    (["--timestep_respacing", "30"], "cannot divide section of 20 steps into 30"),
+    (["--attention_resolutions", "3"], "--attention_resolutions"),
+    (["--num_channels", "48"], "multiple of 32"),
+    (["--image_size", "24"], "unsupported image size 24"),
+    (["--microbatch", "16"], "--microbatch must not exceed --batch_size"),
+    (["--use_fp16", "True", "--amp", "bf16"], "--use_fp16 True means --amp fp16"),
+    (["--dropout", "1.5"], "argument --dropout"),
+    (["--preset", "mnist"], "--preset"),
+    (["--resume_checkpoint", "/no/such/model000001.pt"], "file not found"),
+], ids=lambda v: "_".join(v).lstrip("-") if isinstance(v, list) else "")
+def test_train_flags_are_validated(argv, message, capsys, tmp_path):
+    base = TINY_FLAGS + ["--batch_size", "8", "--outdir", str(tmp_path)]
+    if argv[0] == "--image_size":
+        base = [a for a in base if a != "--channel_mult" and a != "1,2"]
+    err = _error(train_iddpm.main, base + argv, capsys)
+    assert message in err
+
+
+def test_train_needs_data_and_outdir(capsys):
+    err = _error(train_iddpm.main, ["--image_size", "32"], capsys)
+    assert "give --data_dir" in err and "give --outdir" in err
+
+
+def test_official_defaults_and_presets():
+    args = train_iddpm.parse_args(["--data_dir", "x", "--outdir", "y"])
+    assert (args.image_size, args.num_channels, args.attention_resolutions, args.rescale_timesteps,
+            args.rescale_learned_sigmas, args.ema_rate, args.batch_size, args.lr, args.microbatch,
+            args.log_interval, args.save_interval, args.noise_schedule) == (
+        64, 128, (16, 8), True, True, (0.9999,), 1, 1e-4, -1, 10, 10000, BetaSchedule.LINEAR)
+    cifar = train_iddpm.parse_args(["--preset", "cifar10", "--data_dir", "x", "--outdir", "y", "--lr", "3e-4"])
+    assert (cifar.image_size, cifar.num_channels, cifar.num_res_blocks, cifar.learn_sigma, cifar.dropout,
+            cifar.diffusion_steps, cifar.noise_schedule, cifar.batch_size, cifar.lr) == (
+        32, 128, 3, True, 0.3, 4000, BetaSchedule.COSINE, 128, 3e-4)
+    digits = train_iddpm.parse_args(["--preset", "digits", "--outdir", "y"])
+    assert (digits.image_size, digits.num_channels, digits.channel_mult, digits.num_res_blocks,
+            digits.attention_resolutions, digits.num_heads, digits.dropout, digits.learn_sigma,
+            digits.diffusion_steps, digits.noise_schedule, digits.rescale_learned_sigmas, digits.rescale_timesteps,
+            digits.schedule_sampler, digits.lr, digits.weight_decay, digits.batch_size, digits.ema_rate) == (
+        16, 32, (1, 2, 2), 2, (8,), 4, 0.0, True, 1000, BetaSchedule.COSINE, True, True,
+        ScheduleSamplerName.UNIFORM, 2e-4, 0.0, 64, (0.999,))
+    from ddx.models.unet import build_unet
+
+    model = build_unet(train_iddpm.unet_config(digits))
+    assert model.out[-1].out_channels == 6
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    argv = TINY_FLAGS + ["--batch_size", "8", "--max_steps", "3", "--log_interval", "1", "--save_interval", "2",
+                         "--ema_rate", "0.9,0.99", "--outdir", str(root)]
+    assert dispatch("train", ["iddpm"] + argv) == 0
+    return root
+
+
+def test_train_writes_config_metrics_checkpoints_and_exports(tiny_run):
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["flags"]["ema_rate"] == [0.9, 0.99] and config["model"]["image_size"] == 8
+    assert config["diffusion"]["noise_schedule"] == "COSINE" and config["train"]["lr"] == 1e-4
+    lines = (tiny_run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
+    assert sorted(p.name for p in (tiny_run / "checkpoints").iterdir()) == ["ckpt_000000002.pt", "ckpt_000000003.pt"]
+    for name in ("model000003.pt", "ema_0.9_000003.pt", "ema_0.99_000003.pt", "opt000003.pt"):
+        assert (tiny_run / name).is_file()
+
+
+def test_sample_writes_the_official_npz_and_a_grid(tiny_run, tmp_path):
+    argv = ["iddpm", "--model_path", str(tiny_run), "--num_samples", "5", "--batch_size", "3",
+            "--timestep_respacing", "4", "--no-fused", "--outdir", str(tmp_path), "--seed", "1"]
+    assert dispatch("sample", argv) == 0
+    with np.load(tmp_path / "samples_5x8x8x3.npz") as f:
+        assert f.files == ["arr_0"]
+        arr = f["arr_0"]
+    assert arr.dtype == np.uint8 and arr.shape == (5, 8, 8, 3)
+    assert (tmp_path / "samples_5x8x8x3.png").is_file()
+    # DDIM from the official model file (flags given explicitly) is deterministic given the seed.
+    official = ["--model_path", str(tiny_run / "ema_0.99_000003.pt")] + TINY_MODEL_FLAGS + [
+        "--num_samples", "2", "--batch_size", "2", "--use_ddim", "True", "--timestep_respacing", "ddim5"]
+    for out in ("a", "b"):
+        assert sample_iddpm.main(official + ["--outdir", str(tmp_path / out)]) == 0
+    a, b = (np.load(tmp_path / out / "samples_2x8x8x3.npz")["arr_0"] for out in ("a", "b"))
+    assert np.array_equal(a, b)
+
+
+def test_class_conditional_samples_carry_labels(tmp_path):
+    from ddx.checkpoints.iddpm_official import export_official
+    from ddx.models.unet import build_unet
+
+    args = train_iddpm.parse_args(TINY_FLAGS + ["--class_cond", "True", "--outdir", str(tmp_path)])
+    export_official(tmp_path, 0, build_unet(train_iddpm.unet_config(args)).state_dict(), {}, None)
+    argv = ["--model_path", str(tmp_path / "model000000.pt"), "--class_cond", "True", "--num_samples", "3",
+            "--batch_size", "2", "--timestep_respacing", "2", "--outdir", str(tmp_path)] + TINY_MODEL_FLAGS
+    assert sample_iddpm.main(argv) == 0
+    with np.load(tmp_path / "samples_3x8x8x3.npz") as f:
+        assert f.files == ["arr_0", "arr_1"] and f["arr_1"].shape == (3,) and f["arr_0"].dtype == np.uint8
+
+
+def test_nll_reports_bits_per_dim(tiny_run, tmp_path, capsys):
+    argv = ["iddpm", "nll", "--model_path", str(tiny_run), "--num_samples", "5", "--batch_size", "4",
+            "--no-fused", "--outdir", str(tmp_path)]
+    assert dispatch("sample", argv) == 0
+    result = json.loads((tmp_path / "nll.json").read_text())
+    assert result["num_images"] == 5 and result["timesteps"] == 20
+    assert result["total_bpd"] == pytest.approx(result["prior_bpd"] + result["vb"], rel=1e-6)
+    assert result["total_bpd"] > 0 and result["mse"] > 0
+    assert np.load(tmp_path / "vb_terms.npz")["arr_0"].shape == (20,)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["total_bpd"] == result["total_bpd"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model_path", "/no/such/file.pt"], "not found"),
+    (["--num_samples", "0"], "argument --num_samples"),
+    (["--weights", "best"], "argument --weights"),
+], ids=["missing-model", "num_samples", "weights"])
+def test_sample_flags_are_validated(argv, message, tiny_run, capsys):
+    base = [] if argv[0] == "--model_path" else ["--model_path", str(tiny_run)]
+    assert message in _error(sample_iddpm.main, base + argv, capsys)
+
+
+def test_sample_from_an_official_file_needs_an_outdir_and_matching_flags(tiny_run, capsys):
+    err = _error(sample_iddpm.main, ["--model_path", str(tiny_run / "model000003.pt")] + TINY_MODEL_FLAGS, capsys)
+    assert "give --outdir" in err
+    with pytest.raises(SystemExit, match="do not fit the model"):
+        sample_iddpm.main(["--model_path", str(tiny_run / "model000003.pt"), "--outdir", "/tmp/x"])
