@@ -1,0 +1,1 @@
+"""End-to-end benchmark suites (sampling, training iterations), their runner and report."""
