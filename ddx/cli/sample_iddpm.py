@@ -31,10 +31,7 @@ from ddx.cli.train_iddpm import (
     add_model_and_diffusion_flags,
     add_runtime_flags,
     check_model_and_diffusion,
-    data_config,
-    diffusion_config,
     str2bool,
-    unet_config,
 )
 from ddx.cli.validators import FlagChecks, enum_choice, non_negative_float, positive_int
 from ddx.data import DatasetName, Split, build_dataset
@@ -43,7 +40,8 @@ from ddx.nn.fused import set_fused
 from ddx.presets.iddpm import PRESETS, preset_defaults
 from ddx.sample.iddpm import Weights, evaluate_bpd, generate_samples, load_iddpm_weights, save_grid, save_npz
 from ddx.train.checkpoint import CheckpointError
-from ddx.train.iddpm import AmpMode, _AutocastModel
+from ddx.train.iddpm import AutocastModel
+from ddx.train.iddpm_run import data_config, diffusion_config, unet_config
 
 NLL = "nll"
 
@@ -133,7 +131,7 @@ def _model(args, loaded, device):
                          f"(check --image_size, --num_channels, --learn_sigma, ...):\n{err}") from None
     model = model.to(device).eval()
     dtype = args.amp.dtype
-    return model if dtype is None else _AutocastModel(model, device.type, dtype)
+    return model if dtype is None else AutocastModel(model, device.type, dtype)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,11 +26,12 @@ from ddx.cli.validators import (
     positive_int,
     positive_int_list,
 )
-from ddx.data import DataConfig, DatasetName, Split, build_dataset
-from ddx.diffusion import BetaSchedule, DiffusionConfig, ScheduleSamplerName, space_timesteps
-from ddx.models.unet import UNetConfig, build_unet
+from ddx.data import DatasetName
+from ddx.diffusion import BetaSchedule, ScheduleSamplerName, space_timesteps
+from ddx.models.unet import UNetConfig
 from ddx.presets.iddpm import PRESETS, preset_defaults
-from ddx.train.iddpm import AmpMode, IddpmTrainConfig
+from ddx.train.iddpm import AmpMode
+from ddx.train.iddpm_run import train_from_args, unet_config
 
 
 MODEL_FLAGS = ("image_size", "num_channels", "num_res_blocks", "num_heads", "num_heads_upsample",
@@ -208,25 +209,6 @@ def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str]) -> argpa
     return parser.parse_args(argv)
 
 
-def unet_config(args: argparse.Namespace) -> UNetConfig:
-    return UNetConfig(
-        image_size=args.image_size, num_channels=args.num_channels, num_res_blocks=args.num_res_blocks,
-        learn_sigma=args.learn_sigma, class_cond=args.class_cond, use_checkpoint=args.use_checkpoint,
-        attention_resolutions=tuple(args.attention_resolutions), num_heads=args.num_heads,
-        num_heads_upsample=args.num_heads_upsample, use_scale_shift_norm=args.use_scale_shift_norm,
-        dropout=args.dropout, channel_mult=None if args.channel_mult is None else tuple(args.channel_mult),
-    )
-
-
-def diffusion_config(args: argparse.Namespace) -> DiffusionConfig:
-    return DiffusionConfig(
-        steps=args.diffusion_steps, learn_sigma=args.learn_sigma, sigma_small=args.sigma_small,
-        noise_schedule=args.noise_schedule, use_kl=args.use_kl, predict_xstart=args.predict_xstart,
-        rescale_timesteps=args.rescale_timesteps, rescale_learned_sigmas=args.rescale_learned_sigmas,
-        timestep_respacing=args.timestep_respacing,
-    )
-
-
 def check_model_and_diffusion(args: argparse.Namespace, checks: FlagChecks) -> UNetConfig | None:
     """Cross-flag checks of the architecture and the respacing; returns the UNetConfig when it is valid."""
     try:
@@ -253,11 +235,6 @@ def check_model_and_diffusion(args: argparse.Namespace, checks: FlagChecks) -> U
         except ValueError as err:
             checks.require(False, ["timestep_respacing", "diffusion_steps"], str(err))
     return config
-
-
-def data_config(args: argparse.Namespace, split: Split = Split.TRAIN) -> DataConfig:
-    name = args.dataset if args.dataset is not None else DatasetName.IMAGE_FOLDER
-    return DataConfig(name, root=args.data_dir or None, image_size=args.image_size, split=split)
 
 
 def _check_train_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -287,7 +264,5 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from ddx.train.iddpm_run import train_from_args
-
     train_from_args(args)
     return 0

@@ -106,7 +106,7 @@ class IddpmTrainConfig:
         return self.batch_size if self.microbatch < 0 else min(self.microbatch, self.batch_size)
 
 
-class _AutocastModel(nn.Module):
+class AutocastModel(nn.Module):
     """Runs ``model`` under autocast and returns float32, so the diffusion math stays in float32."""
 
     def __init__(self, model: nn.Module, device_type: str, dtype: torch.dtype):
@@ -117,6 +117,13 @@ class _AutocastModel(nn.Module):
         with torch.autocast(self.device_type, dtype=self.dtype):
             out = self.model(x, timesteps, **kwargs)
         return out.float()
+
+
+def _loss_keys(diffusion) -> tuple[str, ...]:
+    """The terms training_losses returns for this diffusion, in a fixed order."""
+    if diffusion.loss_type.is_vb:
+        return ("loss",)
+    return ("loss", "mse", "vb") if diffusion.model_var_type.is_learned else ("loss", "mse")
 
 
 def _grad_norm(params: list[nn.Parameter]) -> torch.Tensor:
@@ -152,7 +159,7 @@ class IddpmTrainer(Trainer):
         self.module = model
         self.model = wrap_ddp(model, self.ctx)
         dtype = config.amp.dtype
-        self.forward_model = self.model if dtype is None else _AutocastModel(self.model, self.ctx.device.type, dtype)
+        self.forward_model = self.model if dtype is None else AutocastModel(self.model, self.ctx.device.type, dtype)
         self.params = list(model.parameters())
         self.schedule_sampler = create_named_schedule_sampler(config.schedule_sampler, diffusion)
         self.opt = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
@@ -160,9 +167,7 @@ class IddpmTrainer(Trainer):
         self.scaler = torch.amp.GradScaler(
             self.ctx.device.type, enabled=config.amp is AmpMode.FP16, init_scale=2.0 ** INITIAL_LOG_LOSS_SCALE,
             growth_interval=max(1, round(1.0 / config.fp16_scale_growth)))
-        keys = ("loss",) if diffusion.loss_type.is_vb else (("loss", "mse", "vb") if diffusion.model_var_type.is_learned
-                                                            else ("loss", "mse"))
-        self.loss_log = QuartileLossLog(diffusion.num_timesteps, keys)
+        self.loss_log = QuartileLossLog(diffusion.num_timesteps, _loss_keys(diffusion))
         self.step_offset = 0
         self.last_step = 0
 

@@ -9,14 +9,49 @@ import torch
 
 from ddx import profiling
 from ddx.checkpoints.iddpm_official import parse_model_step
-from ddx.data import build_dataset
-from ddx.models.unet import build_unet
+from ddx.data import DataConfig, DatasetName, Split, build_dataset
+from ddx.diffusion import DiffusionConfig
+from ddx.models.unet import UNetConfig, build_unet
 from ddx.nn.fused import set_fused
-from ddx.train import EpochBatches, LoopConfig, Resume, RunDir, init_distributed, rank_seed, run, seed_everything, shutdown
+from ddx.train import (
+    EpochBatches,
+    LoopConfig,
+    Resume,
+    RunDir,
+    init_distributed,
+    rank_seed,
+    run,
+    seed_everything,
+    shutdown,
+)
 from ddx.train.iddpm import IddpmTrainConfig, IddpmTrainer
 from ddx.train.loop import LoopState
 
 UNTIL_KILLED = 999_999_999  # the official loop runs until killed when lr_anneal_steps is 0
+
+
+def unet_config(args: argparse.Namespace) -> UNetConfig:
+    return UNetConfig(
+        image_size=args.image_size, num_channels=args.num_channels, num_res_blocks=args.num_res_blocks,
+        learn_sigma=args.learn_sigma, class_cond=args.class_cond, use_checkpoint=args.use_checkpoint,
+        attention_resolutions=tuple(args.attention_resolutions), num_heads=args.num_heads,
+        num_heads_upsample=args.num_heads_upsample, use_scale_shift_norm=args.use_scale_shift_norm,
+        dropout=args.dropout, channel_mult=None if args.channel_mult is None else tuple(args.channel_mult),
+    )
+
+
+def diffusion_config(args: argparse.Namespace) -> DiffusionConfig:
+    return DiffusionConfig(
+        steps=args.diffusion_steps, learn_sigma=args.learn_sigma, sigma_small=args.sigma_small,
+        noise_schedule=args.noise_schedule, use_kl=args.use_kl, predict_xstart=args.predict_xstart,
+        rescale_timesteps=args.rescale_timesteps, rescale_learned_sigmas=args.rescale_learned_sigmas,
+        timestep_respacing=args.timestep_respacing,
+    )
+
+
+def data_config(args: argparse.Namespace, split: Split = Split.TRAIN) -> DataConfig:
+    name = args.dataset if args.dataset is not None else DatasetName.IMAGE_FOLDER
+    return DataConfig(name, root=args.data_dir or None, image_size=args.image_size, split=split)
 
 
 def train_config(args: argparse.Namespace) -> IddpmTrainConfig:
@@ -50,15 +85,14 @@ def _resume_target(args: argparse.Namespace) -> tuple[Resume | Path, Path | None
 
 def train_from_args(args: argparse.Namespace) -> LoopState:
     """Train as the validated flags say (see ddx.cli.train_iddpm); returns the final loop position."""
-    from ddx.cli.train_iddpm import data_config, diffusion_config, unet_config
-
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
     profiling.enable(args.nvtx)
     ctx = init_distributed(args.device)
     try:
         seed_everything(rank_seed(args.seed, ctx))
-        model_cfg, diffusion_cfg, data_cfg, train_cfg = unet_config(args), diffusion_config(args), data_config(args), train_config(args)
+        model_cfg, diffusion_cfg = unet_config(args), diffusion_config(args)
+        data_cfg, train_cfg = data_config(args), train_config(args)
         model = set_fused(build_unet(model_cfg), args.fused).to(ctx.device)
         diffusion = diffusion_cfg.build(fused=args.fused)
         run_dir = RunDir(args.outdir, is_main=ctx.is_main)
@@ -69,7 +103,7 @@ def train_from_args(args: argparse.Namespace) -> LoopState:
             trainer.load_official(official)
         loop_cfg = loop_config(args, trainer.step_offset)
         run_dir.write_config({
-            "flags": {k: v for k, v in vars(args).items()}, "model": model_cfg, "diffusion": diffusion_cfg,
+            "flags": dict(vars(args)), "model": model_cfg, "diffusion": diffusion_cfg,
             "train": train_cfg, "data": data_cfg, "loop": loop_cfg, "world_size": ctx.world_size,
             "num_parameters": sum(p.numel() for p in model.parameters()),
         })
@@ -79,4 +113,5 @@ def train_from_args(args: argparse.Namespace) -> LoopState:
         shutdown(ctx)
 
 
-__all__ = ["UNTIL_KILLED", "loop_config", "train_config", "train_from_args"]
+__all__ = ["UNTIL_KILLED", "data_config", "diffusion_config", "loop_config", "train_config", "train_from_args",
+           "unet_config"]

@@ -8,6 +8,7 @@ import pytest
 from ddx.cli import sample_iddpm, train_iddpm
 from ddx.cli.entry import dispatch
 from ddx.diffusion import BetaSchedule, ScheduleSamplerName
+from ddx.train.iddpm_run import unet_config
 from tests.iddpm._tiny import TINY_FLAGS, TINY_MODEL_FLAGS
 
 
@@ -69,7 +70,7 @@ def test_official_defaults_and_presets():
         ScheduleSamplerName.UNIFORM, 2e-4, 0.0, 64, (0.999,))
     from ddx.models.unet import build_unet
 
-    model = build_unet(train_iddpm.unet_config(digits))
+    model = build_unet(unet_config(digits))
     assert model.out[-1].out_channels == 6
 
 
@@ -116,7 +117,7 @@ def test_class_conditional_samples_carry_labels(tmp_path):
     from ddx.models.unet import build_unet
 
     args = train_iddpm.parse_args(TINY_FLAGS + ["--class_cond", "True", "--outdir", str(tmp_path)])
-    export_official(tmp_path, 0, build_unet(train_iddpm.unet_config(args)).state_dict(), {}, None)
+    export_official(tmp_path, 0, build_unet(unet_config(args)).state_dict(), {}, None)
     argv = ["--model_path", str(tmp_path / "model000000.pt"), "--class_cond", "True", "--num_samples", "3",
             "--batch_size", "2", "--timestep_respacing", "2", "--outdir", str(tmp_path)] + TINY_MODEL_FLAGS
     assert sample_iddpm.main(argv) == 0
