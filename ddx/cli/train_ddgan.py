@@ -126,6 +126,11 @@ def plain(value: Any) -> Any:
     return value
 
 
+def official_namespace(args: argparse.Namespace) -> argparse.Namespace:
+    """The flags as content.pth's 'args' (an argparse.Namespace of plain values, as the official file holds)."""
+    return argparse.Namespace(**{k: plain(v) for k, v in vars(args).items()})
+
+
 def train_config(args: argparse.Namespace) -> DDGANTrainConfig:
     names = {f.name for f in dataclasses.fields(DDGANTrainConfig)}
     return DDGANTrainConfig(**{name: getattr(args, name) for name in names})
@@ -172,8 +177,7 @@ def main(argv: Sequence[str]) -> int:
     run_dir.write_config(resolved_config(args))
     netG = wrap_ddp(build_generator(args).to(ctx.device), ctx)
     netD = wrap_ddp(build_discriminator(args).to(ctx.device), ctx)
-    official_args = argparse.Namespace(**{k: plain(v) for k, v in vars(args).items()})
-    outputs = EpochOutputs(run_dir, official_args, args.save_content, args.save_content_every, args.save_ckpt_every,
+    outputs = EpochOutputs(run_dir, official_namespace(args), args.save_content, args.save_content_every, args.save_ckpt_every,
                            args.data_scale, mixture_spec(TOY[args.dataset]).means if is_toy(args) else None)
     trainer = DDGANTrainer(netG, netD, diffusion_config(args), train_config(args), ctx, on_epoch=outputs)
     dataset = build_dataset(data_config(args))

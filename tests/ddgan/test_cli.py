@@ -1,0 +1,144 @@
+"""train.py ddgan / sample.py ddgan: flag validation messages, presets under explicit flags, and tiny end-to-end
+runs (2-D and images) whose outputs sample.py writes in the documented formats."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ddx.checkpoints.ddgan_official import save_official_content, save_official_generator
+from ddx.cli import sample_ddgan, train_ddgan
+from ddx.data.factory import DatasetName
+from ddx.diffusion.ddgan import DDGANDiffusionConfig
+from ddx.nn.fused import set_fused
+from ddx.sample.ddgan import generate
+from ddx.train.ddgan_setup import build_generator
+
+TINY_TOY = ["--preset", "toy25", "--toy_hidden", "16", "--toy_layers", "1", "--t_emb_dim", "4", "--batch_size", "8",
+            "--log_interval", "2", "--no-fused"]
+TINY_IMAGES = ["--dataset", "digits", "--image_size", "8", "--ch_mult", "1", "2", "--num_channels_dae", "8",
+               "--num_res_blocks", "1", "--attn_resolutions", "4", "--nz", "4", "--z_emb_dim", "8", "--n_mlp", "1",
+               "--t_emb_dim", "8", "--ngf", "2", "--batch_size", "4", "--num_timesteps", "2", "--no-fused"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["--preset", "imagenet"], "unknown ddgan preset 'imagenet'"),
+    (["--preset", "toy25", "--batch_size", "0"], "expected a positive integer, got 0"),
+    (["--preset", "toy25", "--ema_decay", "1"], "expected a number in [0, 1)"),
+    (["--preset", "toy25", "--beta_min", "5", "--beta_max", "1"], "need beta_min <= beta_max"),
+    (["--preset", "toy25", "--use_geometric", "--beta_max", "2"], "negative alpha_bars"),
+    (["--dataset", "cifar10", "--ch_mult", "1", "2"], "give --data_root"),
+    (["--dataset", "cifar10", "--data_root", "/no/such/dir", "--ch_mult", "1", "2"], "directory not found"),
+    (["--dataset", "digits"], "image data needs --ch_mult"),
+    (["--dataset", "digits", "--image_size", "12", "--ch_mult", "1", "2", "--attn_resolutions"],
+     "image_size must be divisible by 8"),
+    (["--dataset", "digits", "--image_size", "16", "--ch_mult", "1", "2", "2", "2", "2", "2", "--attn_resolutions"],
+     "divisible by 32"),
+    (["--dataset", "digits", "--image_size", "16", "--ch_mult", "1", "2", "--attn_resolutions", "4"],
+     "attention at [4]"),
+    (["--dataset", "digits", "--image_size", "16", "--ch_mult", "1", "2", "--batch_size", "6"], "multiple of 4"),
+    (["--dataset", "digits", "--ch_mult", "1", "2", "--data_scale", "4"], "--data_scale applies to the 2-D"),
+    (["--dataset", "toy25", "--data_root", "."], "takes no --data_root"),
+    (["--resblock_type", "unet"], "invalid ResblockType 'unet'"),
+], ids=["dataset", "preset", "batch", "ema-decay", "beta-order", "geometric", "no-root", "missing-root",
+        "no-ch-mult", "small-d-size", "ch-mult-size", "attn", "stddev-group", "scale-images", "toy-root", "resblock"])
+def test_bad_flags_exit_with_a_clear_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_ddgan.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_preset_defaults_under_explicit_flags():
+    args = train_ddgan.parse_args(["--preset", "toy25", "--lr_g", "1e-3", "--nz", "5"])
+    assert (args.lr_g, args.nz, args.dataset, args.use_ema) == (1e-3, 5, DatasetName.TOY25, True)
+    cifar = train_ddgan.parse_args(["--preset", "cifar10", "--data_root", "."])
+    assert (cifar.ch_mult, cifar.n_mlp, cifar.lazy_reg, cifar.r1_gamma, cifar.lr_d, cifar.lr_g, cifar.num_epoch,
+            cifar.batch_size, cifar.ema_decay) == ((1, 2, 2, 2), 4, 15, 0.02, 1.25e-4, 1.6e-4, 1800, 64, 0.9999)
+    celeba = train_ddgan.parse_args(["--preset", "celeba_256", "--data_root", "."])
+    assert (celeba.num_timesteps, celeba.image_size, celeba.ema_decay, celeba.r1_gamma) == (2, 256, 0.9999, 2.0)
+    official = train_ddgan.parse_args(["--dataset", "stackmnist", "--ch_mult", "1", "2", "2"])
+    assert (official.dataset, official.seed, official.lazy_reg, official.centered) == (
+        DatasetName.STACKED_DIGITS, 1024, None, True)
+    assert train_ddgan.parse_args(["--preset", "toy25", "--centered"]).centered is False  # official store_false
+
+
+def test_toy_train_then_sample_end_to_end(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train_ddgan.main(TINY_TOY + ["--max_steps", "4", "--outdir", str(run_dir)]) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["args"]["toy_hidden"] == 16 and config["generator"]["hidden"] == 16
+    assert config["train"]["use_ema"] is True and config["discriminator"] == "TOY"
+    assert [m["step"] for m in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())] == [2, 4]
+    out = tmp_path / "samples"
+    assert sample_ddgan.main(["--run_dir", str(run_dir), "--num_samples", "30", "--batch_size", "7",
+                              "--outdir", str(out), "--no-fused"]) == 0
+    points = np.load(out / "samples.npz")["arr_0"]
+    assert points.shape == (30, 2) and points.dtype == np.float32
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_modes"] == 25 and 0 <= metrics["modes_covered"] <= 25 and metrics["num_samples"] == 30
+    assert Image.open(out / "scatter.png").size == (512, 512)
+    assert '"modes_covered"' in capsys.readouterr().out
+
+
+def test_resume_from_an_official_content_file(tmp_path):
+    first = tmp_path / "first"
+    train_ddgan.main(TINY_TOY + ["--max_steps", "3", "--outdir", str(first)])
+    payload = torch.load(first / "checkpoints" / "ckpt_000000003.pt", weights_only=True)
+    args = train_ddgan.parse_args(TINY_TOY)
+    second = tmp_path / "second"
+    second.mkdir()
+    save_official_content(second / "content.pth", payload["trainer"], build_generator(args), 0,
+                          train_ddgan.official_namespace(args))
+    assert train_ddgan.main(TINY_TOY + ["--max_steps", "5", "--outdir", str(second), "--resume"]) == 0
+    steps = [m["step"] for m in map(json.loads, (second / "metrics.jsonl").read_text().splitlines())]
+    assert steps == [4]
+    resumed = torch.load(second / "checkpoints" / "ckpt_000000005.pt", weights_only=True)
+    assert resumed["trainer"]["global_step"] == 5
+
+
+def test_image_train_then_sample_end_to_end(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train_ddgan.main(TINY_IMAGES + ["--max_steps", "1", "--outdir", str(run_dir), "--use_ema"]) == 0
+    out = tmp_path / "samples"
+    assert sample_ddgan.main(["--run_dir", str(run_dir), "--num_samples", "5", "--batch_size", "2",
+                              "--outdir", str(out), "--no-fused"]) == 0
+    pixels = np.load(out / "samples.npz")["arr_0"]
+    assert pixels.shape == (5, 8, 8, 3) and pixels.dtype == np.uint8
+    files = sorted(p.name for p in (out / "images").iterdir())
+    assert files == [f"{i:06d}.png" for i in range(5)]
+    assert np.array_equal(np.asarray(Image.open(out / "images" / "000003.png")), pixels[3])  # lossless
+    assert (out / "grid.png").is_file()
+
+
+def test_sample_from_an_official_generator_file(tmp_path):
+    args = train_ddgan.parse_args(TINY_IMAGES)
+    torch.manual_seed(4)
+    generator = set_fused(build_generator(args), False)
+    for p in generator.parameters():
+        p.data.normal_(0, 0.1)
+    save_official_generator(tmp_path / "netG_7.pth", generator.state_dict())
+    out = tmp_path / "samples"
+    ngf = TINY_IMAGES.index("--ngf")
+    flags = TINY_IMAGES[:ngf] + TINY_IMAGES[ngf + 2:]  # sampling needs no discriminator flags
+    assert sample_ddgan.main(flags + ["--checkpoint", str(tmp_path / "netG_7.pth"), "--num_samples", "3",
+                                      "--seed", "9", "--outdir", str(out)]) == 0
+    expected = generate(generator, DDGANDiffusionConfig(num_timesteps=2), 4, 3, 200, (3, 8, 8), seed=9, fused=False)
+    pixels = np.load(out / "samples.npz")["arr_0"]
+    assert np.array_equal(pixels, ((expected.clamp(-1, 1) + 1) / 2 * 255 + 0.5).clamp(0, 255).to(torch.uint8)
+                          .permute(0, 2, 3, 1).numpy())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--preset", "toy25"], "give --checkpoint, or --run_dir"),
+    (["--preset", "toy25", "--checkpoint", "/no/such/file.pth"], "file not found"),
+    (["--preset", "toy25", "--fid", "--checkpoint", __file__], "FID applies to image datasets"),
+    (["--preset", "toy25", "--epoch_id", "3", "--checkpoint", __file__], "only one of --checkpoint, --epoch_id"),
+], ids=["no-source", "missing-file", "fid-toy", "two-sources"])
+def test_sample_flag_errors(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        sample_ddgan.parse_args(argv)
+    assert message in capsys.readouterr().err
