@@ -101,3 +101,20 @@ def test_quartile_log_means_per_quartile_and_skips_empty_quartiles():
 def test_train_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         IddpmTrainConfig(**kwargs)
+
+
+def test_nvtx_ranges_name_the_training_phases(tmp_path):
+    from ddx import profiling
+
+    trainer = tiny_trainer()
+    trainer.export_dir = tmp_path
+    profiling.enable(True)
+    try:
+        with profiling.record_ranges() as names:
+            seed_all(0)
+            trainer.train_step(digits_batch(6), 0)
+            trainer.on_save(1)
+    finally:
+        profiling.enable(False)
+    assert names == ["train/data", "train/step", "train/ema", "train/checkpoint"]
+    assert (tmp_path / "model000001.pt").is_file()
