@@ -239,7 +239,7 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
     checkpoints still go to ``run_dir``). Metrics logged after the resumed step by an interrupted run
     are dropped from metrics.jsonl, so the file reads as one uninterrupted run.
     Raises NonFiniteLossError (from ddx.train.guard) at the first nan/inf loss, before that step
-    can be checkpointed.
+    can be checkpointed; it names the step by its 1-based number, as metrics.jsonl and checkpoints do.
     """
     ctx = ctx if ctx is not None else DistContext()
     if not isinstance(trainer, Trainer):

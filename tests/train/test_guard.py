@@ -16,9 +16,11 @@ def test_finite_losses_come_back_as_floats():
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")], ids=["nan", "inf", "-inf"])
 def test_non_finite_names_term_and_step(bad):
-    with pytest.raises(NonFiniteLossError, match=f"loss 'd_loss' is {bad} at step 17") as info:
+    # 17 steps completed before the bad one: it is step 18, the number metrics.jsonl would give it.
+    with pytest.raises(NonFiniteLossError,
+                       match=rf"loss 'd_loss' is {bad} in step 18 \(after 17 completed steps\)") as info:
         check_finite({"g_loss": torch.tensor(1.0), "d_loss": torch.tensor(bad)}, 17)
-    assert info.value.term == "d_loss" and info.value.step == 17
+    assert info.value.term == "d_loss" and info.value.step == 18 and info.value.completed_steps == 17
     assert math.isnan(info.value.value) if math.isnan(bad) else info.value.value == bad
 
 
@@ -33,14 +35,29 @@ def test_bad_loss_dicts(losses, error, message):
 
 
 def test_nan_stops_run_and_keeps_last_checkpoint(tmp_path, restore_threads):
-    with pytest.raises(NonFiniteLossError, match="loss 'loss' is nan at step 17"):
+    # --nan-at-step is the index passed to train_step: 17 steps complete, the 18th produces the nan.
+    with pytest.raises(NonFiniteLossError, match=r"loss 'loss' is nan in step 18 \(after 17 completed steps\)"):
         main(["--run-dir", str(tmp_path), "--max-steps", "30", "--save-interval", "5", "--nan-at-step", "17"])
     manager = CheckpointManager(tmp_path / "checkpoints", keep_last=2)
     assert manager.steps() == [10, 15]
     state = manager.load_latest()
     assert state["loop"]["step"] == 15
     assert all(torch.isfinite(p).all() for p in state["trainer"]["model"].values())
-    assert [r["step"] for r in RunDir(tmp_path).read_metrics()] == list(range(1, 18))
+    records = RunDir(tmp_path).read_metrics()
+    assert [r["step"] for r in records] == list(range(1, 18))  # the last logged step is finite, the next is not
+    assert math.isfinite(records[-1]["loss"])
+
+
+@pytest.mark.parametrize("value", [1e39, -3e300], ids=["above-fp32-max", "large-negative"])
+def test_large_finite_fp64_loss_is_finite(value):
+    assert check_finite({"nll": torch.tensor(value, dtype=torch.float64)}, 0) == {"nll": value}
+
+
+@pytest.mark.parametrize("dtype, overflow", [(torch.float16, 7e4), (torch.bfloat16, 1e39)], ids=["fp16", "bf16"])
+def test_half_precision_overflow_is_caught(dtype, overflow):
+    loss = torch.tensor(overflow, dtype=torch.float64).to(dtype)  # beyond the dtype's range: inf
+    with pytest.raises(NonFiniteLossError, match=r"loss 'l' is inf in step 1 \(after 0 completed steps\)"):
+        check_finite({"l": loss}, 0)
 
 
 def test_terms_of_mixed_dtypes_are_gathered():
