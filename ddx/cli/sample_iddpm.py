@@ -86,8 +86,11 @@ def _flag_defaults(argv: list[str], nll: bool, parser: argparse.ArgumentParser):
     if known.model_path is None:
         return defaults, None
     try:
-        loaded = load_iddpm_weights(known.model_path, known.weights,
-                                    None if known.ema_rate is None else float(known.ema_rate))
+        rate = None if known.ema_rate is None else float(known.ema_rate)
+    except ValueError:
+        parser.error(f"argument --ema_rate: expected a number, got {known.ema_rate!r}")
+    try:
+        loaded = load_iddpm_weights(known.model_path, known.weights, rate)
     except (CheckpointError, ValueError) as err:
         parser.error(f"argument --model_path: {err}")
     inherited = set(MODEL_FLAGS + DIFFUSION_FLAGS) | ({"dataset", "data_dir"} if nll else set())

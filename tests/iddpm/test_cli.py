@@ -141,7 +141,9 @@ def test_nll_reports_bits_per_dim(tiny_run, tmp_path, capsys):
     (["--model_path", "/no/such/file.pt"], "not found"),
     (["--num_samples", "0"], "argument --num_samples"),
     (["--weights", "best"], "argument --weights"),
-], ids=["missing-model", "num_samples", "weights"])
+    (["--ema_rate", "fast"], "argument --ema_rate: expected a number"),
+    (["--ema_rate", "0.5"], "holds EMA rates 0.9, 0.99, not 0.5"),
+], ids=["missing-model", "num_samples", "weights", "ema_rate-text", "ema_rate-absent"])
 def test_sample_flags_are_validated(argv, message, tiny_run, capsys):
     base = [] if argv[0] == "--model_path" else ["--model_path", str(tiny_run)]
     assert message in _error(sample_iddpm.main, base + argv, capsys)
