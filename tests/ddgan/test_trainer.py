@@ -116,3 +116,18 @@ def test_r1_gradient_fused_equals_eager_through_discriminator_small():
     for fused_grad, eager_grad in zip(*grads):
         assert_close(fused_grad, eager_grad)
     assert any(float(g.abs().sum()) > 0 for g in grads[0])
+
+
+def test_nvtx_ranges_name_the_training_phases():
+    from ddx import profiling
+
+    trainer = _trainer(lazy_reg=2)
+    profiling.enable(True)
+    try:
+        with profiling.record_ranges() as names:
+            trainer.train_step((REAL, None), 0)
+            trainer.train_step((REAL, None), 1)
+    finally:
+        profiling.enable(False)
+    phases = ["train/data", "train/d_step", "train/g_step", "train/ema"]
+    assert names == phases[:2] + ["train/r1"] + phases[2:] + phases
