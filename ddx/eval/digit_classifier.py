@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from ddx.data.common import Split
 from ddx.data.digits import DEFAULT_DIGITS_SIZE, digits_tensor
 from ddx.eval.progress import Progress
+from ddx.train.checkpoint import CheckpointError, atomic_save, load_checkpoint
 
 CLASSIFIER_FORMAT = "ddx-digit-classifier-v1"
 
@@ -116,20 +117,26 @@ def train_digit_classifier(
 
 
 def save_digit_classifier(model: DigitClassifier, accuracy: float, path: str | os.PathLike) -> None:
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    """Write the classifier atomically (folders created): processes racing to create the cache never
+    leave or read a partial file."""
     payload = {"format": CLASSIFIER_FORMAT, "image_size": model.image_size, "heldout_accuracy": accuracy,
                "state_dict": model.state_dict()}
-    torch.save(payload, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    atomic_save(payload, path, make_parents=True)
 
 
 def load_digit_classifier(path: str | os.PathLike) -> tuple[DigitClassifier, float]:
-    """(model in eval mode, its stored held-out accuracy) from a file written by train_digit_classifier."""
+    """(model in eval mode, its stored held-out accuracy) from a file written by train_digit_classifier.
+
+    FileNotFoundError when there is no file, CheckpointError when it is corrupt or holds objects
+    other than tensors and plain values, ValueError when it is another kind of file.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no digit classifier at {path!r}: create it with train_digit_classifier(path)")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = load_checkpoint(path)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}; delete it and get_digit_classifier() trains a new one") from err
     if not isinstance(payload, dict) or payload.get("format") != CLASSIFIER_FORMAT:
         raise ValueError(f"{path!r} is not a ddx digit classifier file ({CLASSIFIER_FORMAT})")
     model = DigitClassifier(int(payload["image_size"]))

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ddx.eval.inception import load_inception, random_inception
 from ddx.eval.progress import Progress
+from ddx.utils.atomic import atomic_write
 
 Sampler = Callable[[int], torch.Tensor]
 
@@ -43,12 +44,9 @@ class FIDStatistics:
         return cls(acts.mean(axis=0), np.cov(acts, rowvar=False), acts.shape[0])
 
     def save(self, path: str | os.PathLike, key: str) -> None:
-        """Write mu, sigma, num_samples and `key` to an .npz file (folders created)."""
-        path = os.fspath(path)
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, mu=self.mu, sigma=self.sigma, num_samples=self.num_samples, key=np.array(key))
-        os.replace(tmp, path)
+        """Write mu, sigma, num_samples and `key` to an .npz file, atomically (folders created)."""
+        arrays = {"mu": self.mu, "sigma": self.sigma, "num_samples": self.num_samples, "key": np.array(key)}
+        atomic_write(path, lambda f: np.savez(f, **arrays), make_parents=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike, key: str) -> "FIDStatistics":

@@ -1,9 +1,9 @@
 """Crash-safe checkpoints: atomic writes, keep-last-N, loading with ``weights_only=True`` only.
 
-A checkpoint is written to a hidden temporary file in the same directory, flushed and fsynced,
-renamed over its final name with ``os.replace`` (atomic on POSIX), and the directory is fsynced so
-the rename itself survives a power loss. Only names of the form ``ckpt_<9-digit step>.pt`` count as
-checkpoints, so a temporary file left by a crash is never taken for one.
+A checkpoint is written through :func:`ddx.utils.atomic.atomic_write` (a unique hidden temporary
+file in the same directory, fsynced, renamed over the final name, directory fsynced). Only names of
+the form ``ckpt_<9-digit step>.pt`` count as checkpoints, so a temporary file left by a crash is never
+taken for one.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import io
 import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ddx.utils.atomic import atomic_write
+
 _NAME = re.compile(r"^ckpt_(\d{9})\.pt$")
-_TMP_PREFIX = ".tmp-"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -34,33 +34,12 @@ def checkpoint_name(step: int) -> str:
     return f"ckpt_{step:09d}.pt"
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_save(state: Any, path: str | os.PathLike) -> Path:
+def atomic_save(state: Any, path: str | os.PathLike, make_parents: bool = False) -> Path:
     """Write ``torch.save(state)`` to ``path`` so that ``path`` holds either the old or the new bytes.
 
     A crash at any point leaves at most a ``.tmp-*`` file beside it, never a partial ``path``.
     """
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX + path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    return atomic_write(path, lambda f: torch.save(state, f), make_parents)
 
 
 def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ddx.train.checkpoint import atomic_save
+from ddx.utils.atomic import atomic_write, atomic_write_text
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -96,10 +97,7 @@ class RunDir:
         """Write a dataclass (or a mapping of them) as indented JSON, atomically."""
         if not self.is_main:
             return
-        text = json.dumps(to_jsonable(config), indent=2, sort_keys=False) + "\n"
-        tmp = self.config_path.with_name(".config.json.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.config_path)
+        atomic_write_text(self.config_path, json.dumps(to_jsonable(config), indent=2, sort_keys=False) + "\n")
 
     def log_metrics(self, record: Mapping[str, Any]) -> None:
         """Append one JSON object as a line of metrics.jsonl."""
@@ -126,12 +124,10 @@ class RunDir:
         if not self.is_main or not self.metrics_path.exists():
             return
         kept = [r for r in self.read_metrics() if int(r.get("step", -1)) <= after_step]
-        tmp = self.metrics_path.with_name(".metrics.jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r, allow_nan=True) + "\n" for r in kept))
-        os.replace(tmp, self.metrics_path)
+        atomic_write_text(self.metrics_path, "".join(json.dumps(r, allow_nan=True) + "\n" for r in kept))
 
     def save_images(self, name: str, images: torch.Tensor, nrow: int | None = None) -> Path:
-        """Save images (N, C, H, W) in [-1, 1] as the grid ``samples/<name>.png``; returns its path."""
+        """Save images (N, C, H, W) in [-1, 1] as the grid ``samples/<name>.png`` (atomically); returns its path."""
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"sample name must be a plain file stem, got {name!r}")
         path = self.samples_dir / f"{name}.png"
@@ -139,7 +135,8 @@ class RunDir:
         if self.is_main:
             from PIL import Image
 
-            Image.fromarray(grid.numpy()).save(path)
+            image = Image.fromarray(grid.numpy())
+            atomic_write(path, lambda f: image.save(f, format="PNG"))
         return path
 
     def save_tensor(self, name: str, value: Any) -> Path:

@@ -1,12 +1,15 @@
 """ddx's digit classifier: >= 95% held-out accuracy, save/load, cache, and stacked-digit mode counting with it."""
 
+import os
+
 import pytest
 import torch
 
 from ddx.data import StackedDigitsDataset
 from ddx.eval import get_digit_classifier, load_digit_classifier, stacked_mode_coverage, train_digit_classifier
-from ddx.eval.digit_classifier import heldout_accuracy
+from ddx.eval.digit_classifier import heldout_accuracy, save_digit_classifier
 from ddx.eval.mode_coverage import classify_stacked
+from ddx.train import CheckpointError
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +65,26 @@ def test_bad_inputs(trained, tmp_path):
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a ddx digit classifier"):
         load_digit_classifier(tmp_path / "other.pt")
+
+
+def test_corrupt_cached_classifier_is_reported(trained, tmp_path):
+    path, _, _ = trained
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=f"checkpoint {truncated} is corrupt or truncated.*trains a new one"):
+        load_digit_classifier(truncated)
+    with pytest.raises(CheckpointError, match="truncated.pt is corrupt"):
+        get_digit_classifier(truncated, verbose=False)
+
+
+def test_saved_file_is_whole_and_readable_by_others(trained, tmp_path):
+    _, model, accuracy = trained
+    path = tmp_path / "cache" / "ddx" / "c.pt"  # folders created
+    previous = os.umask(0o022)
+    try:
+        save_digit_classifier(model, accuracy, path)
+    finally:
+        os.umask(previous)
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert [p.name for p in path.parent.iterdir()] == ["c.pt"]  # no temporary left
+    assert load_digit_classifier(path)[1] == pytest.approx(accuracy)

@@ -114,8 +114,9 @@ def test_reference_statistics_cache_is_keyed(evaluator, tmp_path, monkeypatch):
 
 def test_statistics_file_round_trip(tmp_path):
     stats = FIDStatistics.from_activations(np.random.default_rng(0).normal(size=(10, 4)))
-    stats.save(tmp_path / "s.npz", "k")
-    loaded = FIDStatistics.load(tmp_path / "s.npz", "k")
+    stats.save(tmp_path / "stats" / "s.npz", "k")  # folders created
+    assert [p.name for p in (tmp_path / "stats").iterdir()] == ["s.npz"]  # written in place of a temporary
+    loaded = FIDStatistics.load(tmp_path / "stats" / "s.npz", "k")
     np.testing.assert_array_equal(loaded.sigma, stats.sigma)
     assert loaded.num_samples == 10
 

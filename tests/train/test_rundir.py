@@ -77,6 +77,19 @@ def test_bad_images_are_rejected(tmp_path, shape):
         RunDir(tmp_path).save_images("x", torch.zeros(shape))
 
 
+def test_files_are_replaced_whole_without_leftovers(tmp_path):
+    run_dir = RunDir(tmp_path)
+    run_dir.write_config({"a": 1})
+    run_dir.write_config({"a": 2})
+    run_dir.log_metrics({"step": 1})
+    run_dir.truncate_metrics(after_step=0)
+    run_dir.save_images("grid", torch.zeros(2, 3, 4, 4))
+    assert json.loads(run_dir.config_path.read_text()) == {"a": 2}
+    assert run_dir.metrics_path.read_text() == ""
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "checkpoints", "config.json", "grid.png", "metrics.jsonl", "samples"]
+
+
 def test_non_main_rank_writes_nothing(tmp_path):
     run_dir = RunDir(tmp_path / "run", is_main=False)
     run_dir.write_config(RunConfig())
