@@ -68,7 +68,8 @@ def results_table(table):
         rate = f"{best['images_per_s']:.3g}" if best and best.get("images_per_s") else "—"
         peak = f"{best['peak_mem_mb']:.0f}" if best and best.get("peak_mem_mb") is not None else "—"
         cells = " | ".join(_cell(variants.get(v)) for v in VARIANTS)
-        lines.append(f"| {workload} | {batch if batch is not None else '—'} | {precision} | {cells} | {speedup} | {rate} | {peak} |")
+        batch_cell = batch if batch is not None else "—"
+        lines.append(f"| {workload} | {batch_cell} | {precision} | {cells} | {speedup} | {rate} | {peak} |")
     return lines
 
 

@@ -78,6 +78,12 @@ class FastDDGANSampler:
         self.network = PreparedNetwork(generator, self.mode, self.precision, channels_last, compile_backend, compile_mode)
         self.device = self.network.device
         check_graphs_supported(self.mode, self.device)
+        if coeff.posterior_mean_coef1.device != self.device:
+            # Moving them on every call would cost a copy per step, and a host copy cannot be graph-captured.
+            raise ValueError(
+                f"coeff's tables are on {coeff.posterior_mean_coef1.device} but the generator is on {self.device}: "
+                f"build PosteriorCoefficients(config, device={str(self.device)!r})"
+            )
         self.coeff, self.nz, self.num_timesteps, self.fused = coeff, nz, num_timesteps, bool(fused)
         self.sample_shape = tuple(sample_shape) if sample_shape is not None else sample_shape_of(generator)
         self._graphs = {}

@@ -71,7 +71,8 @@ def _sample_posterior_cases():
     tables = _tables(3)
     t = torch.tensor([0, 3])
     yield "sample_posterior_fwd", m.sample_posterior_fwd, (x_0, x_t, t, noise, *tables)
-    yield "sample_posterior_bwd", m.sample_posterior_bwd, (grad, t, tables, torch.float32, torch.bfloat16, torch.float32, [True, False, True])
+    dtypes = (torch.float32, torch.bfloat16, torch.float32)
+    yield "sample_posterior_bwd", m.sample_posterior_bwd, (grad, t, tables, *dtypes, [True, False, True])
 
 
 def _p_mean_variance_cases():
@@ -119,7 +120,8 @@ def _adagn_cases():
 
 CASES = [
     case
-    for cases in (_adagn_cases, _q_sample_cases, _q_sample_pairs_cases, _sample_posterior_cases, _p_mean_variance_cases, _vb_terms_cases, _upfirdn2d_cases)
+    for cases in (_adagn_cases, _q_sample_cases, _q_sample_pairs_cases, _sample_posterior_cases,
+                  _p_mean_variance_cases, _vb_terms_cases, _upfirdn2d_cases)
     for case in cases()
 ]
 
@@ -131,7 +133,10 @@ def test_opcheck(op, args):
 
 
 def test_ops_live_in_the_ddx_namespace():
-    for name in ("adagn_fwd", "adagn_bwd", "q_sample_fwd", "q_sample_bwd", "sample_posterior_fwd", "upfirdn2d_fwd", "vb_terms_bpd_bwd"):
+    names = ("adagn_fwd", "adagn_bwd", "q_sample_fwd", "q_sample_bwd", "q_sample_pairs_fwd", "q_sample_pairs_bwd",
+             "sample_posterior_fwd", "sample_posterior_bwd", "p_mean_variance_fwd", "p_mean_variance_bwd",
+             "vb_terms_bpd_fwd", "vb_terms_bpd_bwd", "upfirdn2d_fwd")
+    for name in names:
         assert hasattr(torch.ops.ddx, name), name
 
 

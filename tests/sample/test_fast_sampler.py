@@ -111,8 +111,8 @@ def test_no_ranges_when_profiling_is_off(toy_generator):
     assert names == []
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised on a machine without CUDA")
 def test_graphs_mode_needs_cuda(toy_generator):
+    # The generator is on the CPU, so this holds on a GPU machine too.
     with pytest.raises(ValueError, match="GRAPHS needs a CUDA device"):
         FastDDGANSampler(toy_generator, _coeff(2), TOY_NZ, 2, mode=SamplerMode.GRAPHS)
 
@@ -125,8 +125,10 @@ def test_graphs_mode_needs_cuda(toy_generator):
         (dict(num_timesteps=3), ValueError, "tables for 2 steps but num_timesteps is 3"),
         (dict(nz=0), ValueError, "nz must be a positive int"),
         (dict(coeff="tables"), TypeError, "PosteriorCoefficients"),
+        (dict(coeff=PosteriorCoefficients(DDGANDiffusionConfig(num_timesteps=2), "meta")), ValueError,
+         "coeff's tables are on meta but the generator is on cpu"),
     ],
-    ids=["mode", "dtype", "steps", "nz", "coeff"],
+    ids=["mode", "dtype", "steps", "nz", "coeff", "coeff_device"],
 )
 def test_bad_arguments_are_named(toy_generator, kwargs, error, match):
     arguments = dict(generator=toy_generator, coeff=_coeff(2), nz=TOY_NZ, num_timesteps=2)
