@@ -1,7 +1,8 @@
 """kernels.adagn against kernels.reference.adagn: output and every gradient, every path, bad input.
 
-Runs the Triton kernels through TRITON_INTERPRET=1 (tests/conftest.py), on small shapes. The
-LOOPED and SPLIT paths are driven on tiny shapes by swapping in a small `Tuning`.
+Runs the Triton kernels on the `device` fixture (tests/conftest.py: the CPU through TRITON_INTERPRET=1,
+or a CUDA GPU), on small shapes. The LOOPED and SPLIT paths are driven on tiny shapes by swapping in a
+small `Tuning`.
 """
 
 import importlib
@@ -37,9 +38,9 @@ def _shape_id(case):
     return "x" + "x".join(map(str, shape)) + f"-g{groups}"
 
 
-def _param(kind, n, c, dtype=torch.float32):
+def _param(kind, n, c, device, dtype=torch.float32):
     shapes = {"per-sample": (n, c), "per-channel": (c,), "none": None}
-    return None if shapes[kind] is None else torch.randn(shapes[kind], dtype=dtype)
+    return None if shapes[kind] is None else torch.randn(shapes[kind], dtype=dtype, device=device)
 
 
 def _check_against_reference(x, gamma, beta, num_groups, silu, eps=1e-6):
@@ -65,45 +66,54 @@ def _check_against_reference(x, gamma, beta, num_groups, silu, eps=1e-6):
 @pytest.mark.parametrize("silu", [False, True], ids=["plain", "silu"])
 @pytest.mark.parametrize("affine", AFFINES)
 @pytest.mark.parametrize("case", SHAPES, ids=_shape_id)
-def test_fp32_matches_reference(case, affine, silu):
+def test_fp32_matches_reference(device, case, affine, silu):
     shape, groups = case
-    x = torch.randn(shape) * 2 + 0.5
+    x = torch.randn(shape, device=device) * 2 + 0.5
     n, c = shape[:2]
-    _check_against_reference(x, _param(affine, n, c), _param(affine, n, c), groups, silu)
+    _check_against_reference(x, _param(affine, n, c, device), _param(affine, n, c, device), groups, silu)
 
 
 @pytest.mark.parametrize("gamma_kind, beta_kind", [("per-sample", "none"), ("none", "per-channel"), ("per-channel", "per-sample")])
-def test_gamma_and_beta_independent(gamma_kind, beta_kind):
-    x = torch.randn(2, 6, 3, 5)
-    _check_against_reference(x, _param(gamma_kind, 2, 6), _param(beta_kind, 2, 6), 3, silu=True)
+def test_gamma_and_beta_independent(device, gamma_kind, beta_kind):
+    x = torch.randn(2, 6, 3, 5, device=device)
+    _check_against_reference(x, _param(gamma_kind, 2, 6, device), _param(beta_kind, 2, 6, device), 3, silu=True)
 
 
 @pytest.mark.parametrize("param_dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("case", [((2, 12, 5, 5), 4), ((3, 8, 7, 1), 2)], ids=_shape_id)
-def test_half_precision_matches_reference(case, dtype, param_dtype):
+def test_half_precision_matches_reference(device, case, dtype, param_dtype):
     shape, groups = case
-    x = (torch.randn(shape) * 2 + 0.5).to(dtype)
+    x = (torch.randn(shape, device=device) * 2 + 0.5).to(dtype)
     n, c = shape[:2]
-    _check_against_reference(x, _param("per-sample", n, c, param_dtype), _param("per-channel", n, c, param_dtype), groups, True)
+    gamma, beta = _param("per-sample", n, c, device, param_dtype), _param("per-channel", n, c, device, param_dtype)
+    _check_against_reference(x, gamma, beta, groups, True)
 
 
-def _small_tuning(programs):
-    """Tiles of 2 channels x 4 positions and groups of at most 8 elements fused, so tiny shapes loop and split."""
-    return Tuning(fused_max_elems=8, chunk_tile_elems=8, chunk_max_block_c=2, interpreter_programs=programs)
+def _use_small_tuning(monkeypatch, programs):
+    """Tiles of 2 channels x 4 positions and groups of at most 8 elements fused, so tiny shapes loop and split.
+
+    `programs` is the target program count on either device: the interpreter's setting on the CPU, and
+    on CUDA (programs_per_sm x SM count) one program per SM on a GPU that reports `programs` SMs.
+    """
+    tuning = Tuning(
+        fused_max_elems=8, chunk_tile_elems=8, chunk_max_block_c=2, programs_per_sm=1, interpreter_programs=programs
+    )
+    monkeypatch.setattr(adagn_module, "TUNING", tuning)
+    monkeypatch.setattr(adagn_module, "_cuda_sm_count", lambda index: programs)
 
 
 @pytest.mark.parametrize("path", [Path.FUSED, Path.SPLIT], ids=lambda p: p.value)
-def test_large_mean_offset_keeps_fp32_accuracy(monkeypatch, path):
+def test_large_mean_offset_keeps_fp32_accuracy(monkeypatch, device, path):
     """|mean| >> std: the kernels sum x - shift (two-pass), so the forward matches an fp64 GroupNorm.
 
     Checked against fp64, not the reference: at this offset PyTorch's fp32 group_norm is itself
     off by about 5e-5 (its mean is a plain fp32 sum), more than the fp32 tolerance.
     """
     if path is Path.SPLIT:
-        monkeypatch.setattr(adagn_module, "TUNING", _small_tuning(12))
-    x = torch.randn(2, 8, 6, 6) + 1000.0
-    gamma = torch.randn(2, 8)
+        _use_small_tuning(monkeypatch, 12)
+    x = torch.randn(2, 8, 6, 6, device=device) + 1000.0
+    gamma = torch.randn(2, 8, device=device)
     assert adagn_module.plan_for(x, 2).path is path
     expected = torch.nn.functional.group_norm(x.double(), 2, eps=1e-6) * gamma.double()[:, :, None, None]
     assert_close(adagn(x, gamma, None, 2), expected, dtype=torch.float32)
@@ -112,27 +122,27 @@ def test_large_mean_offset_keeps_fp32_accuracy(monkeypatch, path):
 @pytest.mark.parametrize("path", [Path.LOOPED, Path.SPLIT], ids=lambda p: p.value)
 @pytest.mark.parametrize("silu", [False, True], ids=["plain", "silu"])
 @pytest.mark.parametrize("case", [((2, 6, 3, 5), 3), ((1, 8, 7, 1), 4), ((2, 8, 5, 5), 2), ((1, 4, 13), 1)], ids=_shape_id)
-def test_chunked_paths_match_reference(monkeypatch, case, silu, path):
+def test_chunked_paths_match_reference(monkeypatch, device, case, silu, path):
     shape, groups = case
     n, c = shape[:2]
-    # LOOPED: the interpreter counts as filled by one program; SPLIT: it wants three per group.
+    # LOOPED: the device counts as filled by one program; SPLIT: it wants three per group.
     programs = 1 if path is Path.LOOPED else 3 * n * groups
-    monkeypatch.setattr(adagn_module, "TUNING", _small_tuning(programs))
-    x = torch.randn(shape) * 2 + 0.5
+    _use_small_tuning(monkeypatch, programs)
+    x = torch.randn(shape, device=device) * 2 + 0.5
     plan = adagn_module.plan_for(x, groups)
     assert plan.path is path
     if path is Path.SPLIT:
         assert plan.splits > 1
     gamma_kind = "per-sample" if silu else "per-channel"
-    _check_against_reference(x, _param(gamma_kind, n, c), _param("per-sample", n, c), groups, silu)
+    _check_against_reference(x, _param(gamma_kind, n, c, device), _param("per-sample", n, c, device), groups, silu)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
-def test_split_path_half_precision(monkeypatch, dtype):
-    monkeypatch.setattr(adagn_module, "TUNING", _small_tuning(12))
-    x = torch.randn(2, 6, 3, 5).to(dtype)
+def test_split_path_half_precision(monkeypatch, device, dtype):
+    _use_small_tuning(monkeypatch, 12)
+    x = torch.randn(2, 6, 3, 5, device=device).to(dtype)
     assert adagn_module.plan_for(x, 3).path is Path.SPLIT
-    _check_against_reference(x, _param("per-sample", 2, 6), _param("per-sample", 2, 6), 3, silu=True)
+    _check_against_reference(x, _param("per-sample", 2, 6, device), _param("per-sample", 2, 6, device), 3, silu=True)
 
 
 def test_plan_heuristic_on_real_shapes():
@@ -146,24 +156,25 @@ def test_plan_heuristic_on_real_shapes():
     assert make_plan(256, 64, 128 * 128, 16, target, tuning).path is Path.LOOPED
 
 
-def test_channels_last_input_gives_channels_last_output():
-    x = torch.randn(2, 8, 3, 5).to(memory_format=torch.channels_last)
-    y = _check_against_reference(x, _param("per-sample", 2, 8), _param("per-sample", 2, 8), 4, silu=True)
+def test_channels_last_input_gives_channels_last_output(device):
+    x = torch.randn(2, 8, 3, 5, device=device).to(memory_format=torch.channels_last)
+    gamma, beta = _param("per-sample", 2, 8, device), _param("per-sample", 2, 8, device)
+    y = _check_against_reference(x, gamma, beta, 4, silu=True)
     assert y.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_strided_gamma_beta_from_one_embedding():
+def test_strided_gamma_beta_from_one_embedding(device):
     """gamma, beta = Linear(z).chunk(2, 1) are (N, C) views with row stride 2C; no copy is needed."""
-    emb = torch.randn(3, 16)
+    emb = torch.randn(3, 16, device=device)
     gamma, beta = emb.chunk(2, dim=1)
     assert not gamma.is_contiguous()
-    _check_against_reference(torch.randn(3, 8, 4, 3), gamma, beta, 2, silu=True)
+    _check_against_reference(torch.randn(3, 8, 4, 3, device=device), gamma, beta, 2, silu=True)
 
 
-def test_only_some_inputs_require_grad():
-    x = torch.randn(2, 6, 3, 5)
-    gamma = _param("per-sample", 2, 6).requires_grad_(True)
-    beta = _param("per-channel", 2, 6)
+def test_only_some_inputs_require_grad(device):
+    x = torch.randn(2, 6, 3, 5, device=device)
+    gamma = _param("per-sample", 2, 6, device).requires_grad_(True)
+    beta = _param("per-channel", 2, 6, device)
     y = adagn(x, gamma, beta, 3, silu=True)
     (grad,) = torch.autograd.grad(y, gamma, torch.ones_like(y))
     ref_gamma = gamma.detach().clone().requires_grad_(True)
@@ -172,21 +183,22 @@ def test_only_some_inputs_require_grad():
     assert_close(grad, ref_grad)
 
 
-def test_double_backward_raises():
-    x = torch.randn(2, 6, 3, 5, requires_grad=True)
-    gamma = torch.randn(2, 6, requires_grad=True)
+def test_double_backward_raises(device):
+    x = torch.randn(2, 6, 3, 5, device=device, requires_grad=True)
+    gamma = torch.randn(2, 6, device=device, requires_grad=True)
     y = adagn(x, gamma, None, 3, silu=True)
     (grad_x,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="differentiate twice"):
         grad_x.sum().backward()
 
 
-def test_empty_batch():
-    x = torch.randn(0, 4, 3, 3)
+def test_empty_batch(device):
+    x = torch.randn(0, 4, 3, 3, device=device)
     assert adagn(x, None, None, 2).shape == (0, 4, 3, 3)
 
 
 def test_cpu_without_interpreter_runs_the_reference(monkeypatch):
+    """CPU tensors under either --device: what a CPU tensor does when TRITON_INTERPRET is off."""
     def must_not_run(*args):
         raise AssertionError("the Triton path ran on a CPU tensor without the interpreter")
 
@@ -196,6 +208,7 @@ def test_cpu_without_interpreter_runs_the_reference(monkeypatch):
     torch.testing.assert_close(adagn(x, gamma, None, 3, silu=True), reference.adagn(x, gamma, None, 3, silu=True), rtol=0, atol=0)
 
 
+# Validation happens before dispatch, the same on every device: checked on CPU tensors under either --device.
 def _bad(x_shape=(2, 4, 3, 3), gamma_shape=(2, 4), beta_shape=(4,), groups=2, eps=1e-6, x_dtype=torch.float32,
          gamma_dtype=torch.float32, gamma_device="cpu"):
     x = torch.zeros(x_shape, dtype=x_dtype)

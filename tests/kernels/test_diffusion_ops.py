@@ -1,8 +1,8 @@
 """The fused diffusion-arithmetic kernels against kernels/reference.py and the official fixtures.
 
-Triton runs through its interpreter (tests/conftest.py). Every output and every input gradient is
-compared with the reference under the same upstream gradients, on odd, size-1 and rank-2 shapes,
-in float32/float16/bfloat16, with t holding both 0 and T - 1.
+Triton runs on the `device` fixture (tests/conftest.py: the CPU through its interpreter, or a CUDA GPU).
+Every output and every input gradient is compared with the reference under the same upstream gradients,
+on odd, size-1 and rank-2 shapes, in float32/float16/bfloat16, with t holding both 0 and T - 1.
 """
 
 import math
@@ -27,16 +27,16 @@ shapes = pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
 dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 
 
-def timesteps(batch, num_steps=NUM_STEPS):
+def timesteps(batch, device, num_steps=NUM_STEPS):
     """Random steps with the last one 0 and, for batch > 1, the first T - 1."""
-    t = torch.randint(0, num_steps, (batch,))
+    t = torch.randint(0, num_steps, (batch,), device=device)
     t[0] = num_steps - 1
     t[-1] = 0
     return t
 
 
-def leaves(shape, dtype, count):
-    return [torch.randn(shape).to(dtype).requires_grad_() for _ in range(count)]
+def leaves(shape, dtype, count, device):
+    return [torch.randn(shape, device=device).to(dtype).requires_grad_() for _ in range(count)]
 
 
 def check_against_reference(fused, ref, inputs, dtype):
@@ -47,7 +47,7 @@ def check_against_reference(fused, ref, inputs, dtype):
     for out, exp in zip(outputs, expected):
         assert out.dtype == exp.dtype and out.shape == exp.shape
         assert_close(out, exp, dtype)
-    upstream = [torch.randn(out.shape).to(out.dtype) for out in outputs]
+    upstream = [torch.randn(out.shape, device=out.device).to(out.dtype) for out in outputs]
     grads = torch.autograd.grad(outputs, inputs, upstream)
     expected_grads = torch.autograd.grad(expected, inputs, upstream)
     for grad, exp, leaf in zip(grads, expected_grads, inputs):
@@ -57,10 +57,11 @@ def check_against_reference(fused, ref, inputs, dtype):
 
 @shapes
 @dtypes
-def test_q_sample(shape, dtype):
-    x_start, noise = leaves(shape, dtype, 2)
-    t = timesteps(shape[0])
-    coef_start, coef_noise = torch.rand(NUM_STEPS), torch.rand(NUM_STEPS, dtype=torch.float64)
+def test_q_sample(device, shape, dtype):
+    x_start, noise = leaves(shape, dtype, 2, device)
+    t = timesteps(shape[0], device)
+    coef_start = torch.rand(NUM_STEPS, device=device)
+    coef_noise = torch.rand(NUM_STEPS, dtype=torch.float64, device=device)
     args = (x_start, t, noise, coef_start, coef_noise)
     check_against_reference(
         lambda: kernels.q_sample(*args), lambda: reference.q_sample(*args), [x_start, noise], dtype
@@ -69,10 +70,10 @@ def test_q_sample(shape, dtype):
 
 @shapes
 @dtypes
-def test_q_sample_pairs(shape, dtype):
-    x_start, noise, noise_next = leaves(shape, dtype, 3)
-    t = timesteps(shape[0], NUM_STEPS - 1)
-    tables = [torch.rand(NUM_STEPS) for _ in range(4)]
+def test_q_sample_pairs(device, shape, dtype):
+    x_start, noise, noise_next = leaves(shape, dtype, 3, device)
+    t = timesteps(shape[0], device, NUM_STEPS - 1)
+    tables = [torch.rand(NUM_STEPS, device=device) for _ in range(4)]
     args = (x_start, t, noise, noise_next, *tables)
     check_against_reference(
         lambda: kernels.q_sample_pairs(*args),
@@ -83,11 +84,11 @@ def test_q_sample_pairs(shape, dtype):
 
 
 @pytest.mark.parametrize("output", [0, 1], ids=["x_t_only", "x_next_only"])
-def test_q_sample_pairs_one_output_used(output):
-    x_start, noise, noise_next = leaves((3, 2, 3), torch.float32, 3)
-    t = timesteps(3, NUM_STEPS - 1)
-    args = (x_start, t, noise, noise_next, *[torch.rand(NUM_STEPS) for _ in range(4)])
-    upstream = torch.randn(3, 2, 3)
+def test_q_sample_pairs_one_output_used(device, output):
+    x_start, noise, noise_next = leaves((3, 2, 3), torch.float32, 3, device)
+    t = timesteps(3, device, NUM_STEPS - 1)
+    args = (x_start, t, noise, noise_next, *[torch.rand(NUM_STEPS, device=device) for _ in range(4)])
+    upstream = torch.randn(3, 2, 3, device=device)
     leaves_ = [x_start, noise, noise_next]
     grads = torch.autograd.grad(kernels.q_sample_pairs(*args)[output], leaves_, upstream, allow_unused=True)
     expected = torch.autograd.grad(reference.q_sample_pairs(*args)[output], leaves_, upstream, allow_unused=True)
@@ -100,35 +101,36 @@ def test_q_sample_pairs_one_output_used(output):
 
 @shapes
 @dtypes
-def test_sample_posterior(shape, dtype):
-    x_0, x_t, noise = leaves(shape, dtype, 3)
-    t = timesteps(shape[0])
-    log_var = torch.rand(NUM_STEPS) * -10.0
-    log_var[0] = torch.log(torch.tensor(1e-20))
-    tables = (torch.rand(NUM_STEPS), torch.rand(NUM_STEPS), log_var)
+def test_sample_posterior(device, shape, dtype):
+    x_0, x_t, noise = leaves(shape, dtype, 3, device)
+    t = timesteps(shape[0], device)
+    log_var = torch.rand(NUM_STEPS, device=device) * -10.0
+    log_var[0] = torch.log(torch.tensor(1e-20, device=device))
+    tables = (torch.rand(NUM_STEPS, device=device), torch.rand(NUM_STEPS, device=device), log_var)
     args = (x_0, x_t, t, noise, *tables)
     check_against_reference(
         lambda: kernels.sample_posterior(*args), lambda: reference.sample_posterior(*args), [x_0, x_t, noise], dtype
     )
 
 
-def learned_range_tables(num_steps=NUM_STEPS):
+def learned_range_tables(device, num_steps=NUM_STEPS):
     """Positive sqrt tables, posterior coefficients in (0, 1), min_log <= max_log < 0 like a real schedule."""
-    log_betas = -torch.rand(num_steps) * 5.0
-    min_log = log_betas - torch.rand(num_steps) * 3.0
-    sqrt_recip, sqrt_recipm1 = 1.0 + torch.rand(num_steps), torch.rand(num_steps) * 2.0
-    return sqrt_recip, sqrt_recipm1, torch.rand(num_steps), torch.rand(num_steps), min_log, log_betas
+    log_betas = -torch.rand(num_steps, device=device) * 5.0
+    min_log = log_betas - torch.rand(num_steps, device=device) * 3.0
+    sqrt_recip, sqrt_recipm1 = 1.0 + torch.rand(num_steps, device=device), torch.rand(num_steps, device=device) * 2.0
+    coef1, coef2 = torch.rand(num_steps, device=device), torch.rand(num_steps, device=device)
+    return sqrt_recip, sqrt_recipm1, coef1, coef2, min_log, log_betas
 
 
 @shapes
 @dtypes
 @pytest.mark.parametrize("clip_denoised", [True, False], ids=["clip", "noclip"])
-def test_p_mean_variance_learned_range(shape, dtype, clip_denoised):
+def test_p_mean_variance_learned_range(device, shape, dtype, clip_denoised):
     channels = shape[1]
-    model_output = (torch.randn(shape[0], 2 * channels, *shape[2:]) * 1.5).to(dtype).requires_grad_()
-    x = torch.randn(shape).to(dtype).requires_grad_()
-    t = timesteps(shape[0])
-    args = (model_output, x, t, *learned_range_tables())
+    model_output = (torch.randn(shape[0], 2 * channels, *shape[2:], device=device) * 1.5).to(dtype).requires_grad_()
+    x = torch.randn(shape, device=device).to(dtype).requires_grad_()
+    t = timesteps(shape[0], device)
+    args = (model_output, x, t, *learned_range_tables(device))
     check_against_reference(
         lambda: kernels.p_mean_variance_learned_range(*args, clip_denoised=clip_denoised),
         lambda: reference.p_mean_variance_learned_range(*args, clip_denoised=clip_denoised),
@@ -138,70 +140,74 @@ def test_p_mean_variance_learned_range(shape, dtype, clip_denoised):
 
 
 @pytest.mark.parametrize("used", [(2,), (0,), (1, 3)], ids=["log_variance", "mean", "variance+pred_xstart"])
-def test_p_mean_variance_some_outputs_used(used):
-    model_output = torch.randn(3, 4, 5).requires_grad_()
-    x = torch.randn(3, 2, 5)
-    args = (model_output, x, timesteps(3), *learned_range_tables())
+def test_p_mean_variance_some_outputs_used(device, used):
+    model_output = torch.randn(3, 4, 5, device=device).requires_grad_()
+    x = torch.randn(3, 2, 5, device=device)
+    args = (model_output, x, timesteps(3, device), *learned_range_tables(device))
     outputs = kernels.p_mean_variance_learned_range(*args)
     expected = reference.p_mean_variance_learned_range(*args)
-    upstream = [torch.randn(3, 2, 5) for _ in used]
+    upstream = [torch.randn(3, 2, 5, device=device) for _ in used]
     (grad,) = torch.autograd.grad([outputs[i] for i in used], [model_output], upstream)
     (grad_expected,) = torch.autograd.grad([expected[i] for i in used], [model_output], upstream)
     assert_close(grad, grad_expected)
 
 
-def test_p_mean_variance_clip_gradient_at_boundaries():
+def test_p_mean_variance_clip_gradient_at_boundaries(device):
     """The clip's gradient is zero strictly outside [-1, 1] and, at exactly -1 and +1, whatever the installed
     torch.clamp gives (1 up to torch 2.12, 0 since pytorch/pytorch#184574)."""
-    x0 = torch.tensor([[-1.5, -1.0, -0.25, 1.0, 1.5]])
-    model_output = torch.cat([torch.zeros(1, 5), torch.zeros(1, 5)]).reshape(1, 2, 5).requires_grad_()
-    ones, zeros = torch.ones(NUM_STEPS), torch.zeros(NUM_STEPS)
+    x0 = torch.tensor([[-1.5, -1.0, -0.25, 1.0, 1.5]], device=device)
+    model_output = torch.zeros(1, 2, 5, device=device).requires_grad_()
+    ones, zeros = torch.ones(NUM_STEPS, device=device), torch.zeros(NUM_STEPS, device=device)
     # sqrt_recip = 1, sqrt_recipm1 = 1: x0 = x - eps = x exactly, so the boundary values are hit exactly.
-    args = (model_output, x0.reshape(1, 1, 5), torch.tensor([3]), ones, ones, ones, zeros, zeros, zeros)
+    args = (model_output, x0.reshape(1, 1, 5), torch.tensor([3], device=device), ones, ones, ones, zeros, zeros, zeros)
     pred_xstart = kernels.p_mean_variance_learned_range(*args, clip_denoised=True)[3]
     (grad,) = torch.autograd.grad(pred_xstart.sum(), [model_output])
     at_bound = -float(torch.autograd.grad(x0.requires_grad_().clamp(-1, 1).sum(), x0)[0][0, 1])
-    torch.testing.assert_close(grad[0, 0], torch.tensor([0.0, at_bound, -1.0, at_bound, 0.0]), rtol=0, atol=0)
+    expected = torch.tensor([0.0, at_bound, -1.0, at_bound, 0.0], device=device)
+    torch.testing.assert_close(grad[0, 0], expected, rtol=0, atol=0)
     (grad_expected,) = torch.autograd.grad(reference.p_mean_variance_learned_range(*args)[3].sum(), [model_output])
     torch.testing.assert_close(grad, grad_expected, rtol=0, atol=0)
 
 
-def vb_inputs(shape, dtype):
+def vb_inputs(shape, dtype, device):
     """x_start on the 8-bit grid k/127.5 - 1 with exact -1 and +1, a model mean near it (and, for a few
     elements, far from it so that the 1e-12 clamps hold), log-variances of a real schedule's scale."""
-    x_start = torch.randint(0, 256, shape) / 127.5 - 1.0
+    x_start = torch.randint(0, 256, shape, device=device) / 127.5 - 1.0
     flat = x_start.view(-1)
-    flat[: min(4, flat.numel())] = torch.tensor([-1.0, 1.0, -1.0, 1.0])[: flat.numel()]
-    mean = x_start + 0.01 * torch.randn(shape)
-    far = torch.rand(shape) < 0.1
-    mean = torch.where(far, x_start + torch.sign(torch.randn(shape)) * 0.5, mean)
-    log_variance = torch.log(torch.rand(shape) * 1e-4 + 1e-5)
-    x_t = torch.randn(shape)
+    flat[: min(4, flat.numel())] = torch.tensor([-1.0, 1.0, -1.0, 1.0], device=device)[: flat.numel()]
+    mean = x_start + 0.01 * torch.randn(shape, device=device)
+    far = torch.rand(shape, device=device) < 0.1
+    mean = torch.where(far, x_start + torch.sign(torch.randn(shape, device=device)) * 0.5, mean)
+    log_variance = torch.log(torch.rand(shape, device=device) * 1e-4 + 1e-5)
+    x_t = torch.randn(shape, device=device)
     return [tensor.to(dtype).requires_grad_() for tensor in (x_start, x_t, mean, log_variance)]
 
 
-def vb_tables(num_steps=NUM_STEPS):
-    return torch.rand(num_steps), torch.rand(num_steps), torch.log(torch.rand(num_steps) * 1e-3 + 1e-5)
+def vb_tables(device, num_steps=NUM_STEPS):
+    def rand():
+        return torch.rand(num_steps, device=device)
+
+    return rand(), rand(), torch.log(rand() * 1e-3 + 1e-5)
 
 
 @shapes
 @dtypes
-def test_vb_terms_bpd(shape, dtype):
-    x_start, x_t, mean, log_variance = inputs = vb_inputs(shape, dtype)
-    t = timesteps(shape[0])
-    args = (x_start, x_t, t, mean, log_variance, *vb_tables())
+def test_vb_terms_bpd(device, shape, dtype):
+    x_start, x_t, mean, log_variance = inputs = vb_inputs(shape, dtype, device)
+    t = timesteps(shape[0], device)
+    args = (x_start, x_t, t, mean, log_variance, *vb_tables(device))
     check_against_reference(
         lambda: kernels.vb_terms_bpd(*args), lambda: reference.vb_terms_bpd(*args), inputs, dtype
     )
 
 
-def test_vb_terms_bpd_branches_and_clamps():
+def test_vb_terms_bpd_branches_and_clamps(device):
     """One batch with decoder (t == 0) and KL (t > 0) samples; the decoder's clamp at 1e-12 holds for
     some elements (their gradient must be exactly zero, as in the reference)."""
     shape = (4, 3, 6, 5)
-    x_start, x_t, mean, log_variance = inputs = vb_inputs(shape, torch.float32)
-    t = torch.tensor([0, 1, 0, NUM_STEPS - 1])
-    args = (x_start, x_t, t, mean, log_variance, *vb_tables())
+    x_start, x_t, mean, log_variance = inputs = vb_inputs(shape, torch.float32, device)
+    t = torch.tensor([0, 1, 0, NUM_STEPS - 1], device=device)
+    args = (x_start, x_t, t, mean, log_variance, *vb_tables(device))
     check_against_reference(
         lambda: kernels.vb_terms_bpd(*args), lambda: reference.vb_terms_bpd(*args), inputs, torch.float32
     )
@@ -212,36 +218,40 @@ def test_vb_terms_bpd_branches_and_clamps():
     assert clamped.any() and not grad_mean[clamped].any()
 
 
-def test_non_contiguous_input():
-    x_start = torch.randn(3, 5, 4).transpose(1, 2)
-    noise = torch.randn(3, 4, 5)
-    t = timesteps(3)
-    tables = torch.rand(NUM_STEPS), torch.rand(NUM_STEPS)
+def test_non_contiguous_input(device):
+    x_start = torch.randn(3, 5, 4, device=device).transpose(1, 2)
+    noise = torch.randn(3, 4, 5, device=device)
+    t = timesteps(3, device)
+    tables = torch.rand(NUM_STEPS, device=device), torch.rand(NUM_STEPS, device=device)
     assert_close(kernels.q_sample(x_start, t, noise, *tables), reference.q_sample(x_start, t, noise, *tables))
 
 
-def test_sample_posterior_masks_noise_at_t0():
-    x_0, x_t = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
-    t = torch.tensor([0, 0])
-    tables = torch.rand(NUM_STEPS), torch.rand(NUM_STEPS), torch.zeros(NUM_STEPS)
-    with_noise = kernels.sample_posterior(x_0, x_t, t, torch.randn(2, 3, 4), *tables)
-    without_noise = kernels.sample_posterior(x_0, x_t, t, torch.zeros(2, 3, 4), *tables)
+def test_sample_posterior_masks_noise_at_t0(device):
+    x_0, x_t = torch.randn(2, 3, 4, device=device), torch.randn(2, 3, 4, device=device)
+    t = torch.tensor([0, 0], device=device)
+    tables = (
+        torch.rand(NUM_STEPS, device=device),
+        torch.rand(NUM_STEPS, device=device),
+        torch.zeros(NUM_STEPS, device=device),
+    )
+    with_noise = kernels.sample_posterior(x_0, x_t, t, torch.randn(2, 3, 4, device=device), *tables)
+    without_noise = kernels.sample_posterior(x_0, x_t, t, torch.zeros(2, 3, 4, device=device), *tables)
     torch.testing.assert_close(with_noise, without_noise, rtol=0, atol=0)
 
 
-def load_fixture(name):
-    return torch.load(FIXTURES / name, weights_only=True)
+def load_fixture(name, device):
+    return torch.load(FIXTURES / name, weights_only=True, map_location=device)
 
 
 @pytest.fixture(scope="module")
-def ddgan():
-    return load_fixture("ddgan_coeffs.pt")
+def ddgan(device):
+    return load_fixture("ddgan_coeffs.pt", device)
 
 
 @pytest.fixture(scope="module")
-def iddpm():
-    terms = load_fixture("iddpm_terms.pt")
-    schedule = load_fixture("iddpm_schedules.pt")["diffusion"][0]
+def iddpm(device):
+    terms = load_fixture("iddpm_terms.pt", device)
+    schedule = load_fixture("iddpm_schedules.pt", device)["diffusion"][0]
     assert (schedule["schedule"], schedule["T"]) == (terms["config"]["schedule"], terms["config"]["T"])
     return terms, schedule
 
@@ -314,9 +324,9 @@ def test_fixture_iddpm_p_mean_variance(iddpm, clip_denoised, key):
     assert_outputs_match(outputs, terms[key])
 
 
-def test_fixture_iddpm_spaced_p_mean_variance():
+def test_fixture_iddpm_spaced_p_mean_variance(device):
     """SpacedDiffusion (cosine, 'ddim50'): the respaced tables indexed by the respaced t."""
-    schedules = load_fixture("iddpm_schedules.pt")
+    schedules = load_fixture("iddpm_schedules.pt", device)
     case = schedules["spaced_model_call"]
     spacing = next(s for s in schedules["space_timesteps"] if s["section_counts"] == case["spacing"])
     tables = iddpm_learned_range_tables(spacing["respaced"][case["schedule"]])
@@ -345,18 +355,20 @@ def test_fixture_iddpm_vb_terms_bpd(iddpm, clip):
         torch.testing.assert_close(out, terms["training_losses"]["vb"], **FIXTURE_TOL)
 
 
-def test_fixture_iddpm_discretized_gaussian_log_likelihood(iddpm):
+def test_fixture_iddpm_discretized_gaussian_log_likelihood(iddpm, device):
     """The decoder branch (t == 0) against the official elementwise log-likelihood, averaged per sample."""
     case = iddpm[0]["discretized_gaussian_log_likelihood"]
     x, log_scales = case["x"], case["log_scales"]
     batch = x.shape[0]
     out = kernels.vb_terms_bpd(
-        x, x, torch.zeros(batch, dtype=torch.int64), case["means"], 2.0 * log_scales, *vb_tables()
+        x, x, torch.zeros(batch, dtype=torch.int64, device=device), case["means"], 2.0 * log_scales, *vb_tables(device)
     )
     expected = -case["out"].reshape(batch, -1).mean(dim=1) / math.log(2.0)
     torch.testing.assert_close(out, expected, **FIXTURE_TOL)
 
 
+# Validation happens before dispatch (and t's range is checked on CPU tensors only, kernels/_per_sample.py):
+# bad input is checked on CPU tensors under either --device.
 def _x(*shape):
     return torch.randn(*shape)
 
@@ -420,20 +432,20 @@ BAD_P_MEAN_VARIANCE = {
 def test_p_mean_variance_bad_input(case):
     (model_output, x), error, match = case
     with pytest.raises(error, match=match):
-        kernels.p_mean_variance_learned_range(model_output, x, _steps(0, 1), *learned_range_tables())
+        kernels.p_mean_variance_learned_range(model_output, x, _steps(0, 1), *learned_range_tables("cpu"))
 
 
 def test_p_mean_variance_t_out_of_range():
     with pytest.raises(ValueError, match="must lie in .* log_betas"):
-        tables = learned_range_tables()[:-1] + (torch.zeros(2),)
+        tables = learned_range_tables("cpu")[:-1] + (torch.zeros(2),)
         kernels.p_mean_variance_learned_range(_x(2, 6, 4), _x(2, 3, 4), torch.tensor([0, 3]), *tables)
 
 
 def test_vb_terms_bpd_bad_input():
     x = _x(2, 3)
     with pytest.raises(ValueError, match="shapes must match"):
-        kernels.vb_terms_bpd(x, x, torch.zeros(2, dtype=torch.int64), _x(2, 4), x, *vb_tables())
+        kernels.vb_terms_bpd(x, x, torch.zeros(2, dtype=torch.int64), _x(2, 4), x, *vb_tables("cpu"))
     with pytest.raises(TypeError, match="model_log_variance"):
-        kernels.vb_terms_bpd(x, x, torch.zeros(2, dtype=torch.int64), x, x.to(torch.int32), *vb_tables())
+        kernels.vb_terms_bpd(x, x, torch.zeros(2, dtype=torch.int64), x, x.to(torch.int32), *vb_tables("cpu"))
     with pytest.raises(ValueError, match="must lie in .* posterior_mean_coef1"):
-        kernels.vb_terms_bpd(x, x, torch.tensor([0, NUM_STEPS]), x, x, *vb_tables())
+        kernels.vb_terms_bpd(x, x, torch.tensor([0, NUM_STEPS]), x, x, *vb_tables("cpu"))

@@ -1,6 +1,7 @@
 """kernels.upfirdn2d against the reference, the official op's fixture, autograd checks and bad input.
 
-Runs the Triton kernels through TRITON_INTERPRET=1 (tests/conftest.py), on small shapes.
+Runs the Triton kernels on the `device` fixture (tests/conftest.py: the CPU through TRITON_INTERPRET=1,
+or a CUDA GPU), on small shapes.
 """
 
 import importlib
@@ -58,35 +59,37 @@ FORWARD_PARAMS = [
 ]
 
 
-def _fir_kernel(k, gain=1.0):
+def _fir_kernel(k, gain=1.0, device="cpu"):
     """up_or_down_sampling._setup_kernel(k) * gain: outer(k, k) / sum."""
-    k = torch.tensor(k, dtype=torch.float32)
+    k = torch.tensor(k, dtype=torch.float32, device=device)
     k2 = torch.outer(k, k)
     return k2 / k2.sum() * gain
 
 
 @pytest.fixture(scope="module")
-def fixture():
-    return torch.load(FIXTURE, weights_only=True)
+def fixture(device):
+    return torch.load(FIXTURE, weights_only=True, map_location=device)
 
 
-def test_dispatch_runs_triton_under_interpreter():
-    assert kernels.INTERPRET and upfirdn2d_module.use_triton(torch.zeros(1))
+def test_dispatch_runs_triton(device):
+    """--device cpu: the interpreter runs Triton on CPU tensors; --device cuda: compiled, no interpreter."""
+    assert kernels.INTERPRET == (device.type == "cpu")
+    assert upfirdn2d_module.use_triton(torch.zeros(1, device=device))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).replace("torch.", ""))
 @pytest.mark.parametrize("shape, case", FORWARD_PARAMS)
-def test_forward_and_grad_match_reference(shape, case, dtype):
+def test_forward_and_grad_match_reference(device, shape, case, dtype):
     _, kernel_shape, up, down, pad = case
-    x = torch.randn(shape).to(dtype)
-    kernel = torch.randn(kernel_shape)
+    x = torch.randn(shape, device=device).to(dtype)
+    kernel = torch.randn(kernel_shape, device=device)
     x_triton = x.clone().requires_grad_(True)
     x_ref = x.clone().requires_grad_(True)
     out = upfirdn2d(x_triton, kernel, up=up, down=down, pad=pad)
     expected = reference.upfirdn2d(x_ref, kernel, up=up, down=down, pad=pad)
     assert out.dtype == dtype and out.shape == expected.shape
     assert_close(out, expected)
-    grad_out = torch.randn(expected.shape).to(dtype)
+    grad_out = torch.randn(expected.shape, device=device).to(dtype)
     (grad_x,) = torch.autograd.grad(out, x_triton, grad_out)
     (expected_grad_x,) = torch.autograd.grad(expected, x_ref, grad_out)
     assert grad_x.dtype == dtype
@@ -98,49 +101,49 @@ def test_forward_and_grad_match_reference(shape, case, dtype):
     [(2, 1, 1, 2), (1, 3, 2, 1), (3, 2, 2, 3)],
     ids=["up2x-down2y", "up3y-down2x", "up3x2y-down2x3y"],
 )
-def test_per_axis_factors_match_reference(up_x, up_y, down_x, down_y):
-    x = torch.randn(2, 3, 5, 7, requires_grad=True)
-    kernel = torch.randn(2, 3)
+def test_per_axis_factors_match_reference(device, up_x, up_y, down_x, down_y):
+    x = torch.randn(2, 3, 5, 7, device=device, requires_grad=True)
+    kernel = torch.randn(2, 3, device=device)
     pads = (1, 0, 2, -1)
     out = upfirdn2d_xy(x, kernel, up_x, up_y, down_x, down_y, *pads)
     expected = reference.upfirdn2d_native(x, kernel, up_x, up_y, down_x, down_y, *pads)
     assert_close(out, expected)
-    grad_out = torch.randn(expected.shape)
+    grad_out = torch.randn(expected.shape, device=device)
     assert_close(torch.autograd.grad(out, x, grad_out)[0], torch.autograd.grad(expected, x, grad_out)[0])
 
 
-def test_non_contiguous_input():
-    x = torch.randn(2, 3, 7, 5).transpose(2, 3)
-    kernel = _fir_kernel(FIR_1331)
+def test_non_contiguous_input(device):
+    x = torch.randn(2, 3, 7, 5, device=device).transpose(2, 3)
+    kernel = _fir_kernel(FIR_1331, device=device)
     assert not x.is_contiguous()
     assert_close(upfirdn2d(x, kernel, down=2, pad=(1, 1)), reference.upfirdn2d(x, kernel, down=2, pad=(1, 1)))
     assert_close(upfirdn2d(x, kernel, up=3, pad=(0, 1)), reference.upfirdn2d(x, kernel, up=3, pad=(0, 1)))
 
 
-def test_empty_batch():
-    out = upfirdn2d(torch.randn(0, 3, 4, 4), _fir_kernel(FIR_1331), up=2, pad=(2, 1))
+def test_empty_batch(device):
+    out = upfirdn2d(torch.randn(0, 3, 4, 4, device=device), _fir_kernel(FIR_1331, device=device), up=2, pad=(2, 1))
     assert out.shape == (0, 3, 8, 8)
 
 
-def test_float64_computes_in_float64():
+def test_float64_computes_in_float64(device):
     # Entries of 1 + 2^-40 would round away in float32; a float64 path keeps them exactly.
-    x = torch.full((1, 1, 3, 3), 1.0 + 2.0**-40, dtype=torch.float64)
-    out = upfirdn2d(x, torch.ones(1, 1, dtype=torch.float64))
+    x = torch.full((1, 1, 3, 3), 1.0 + 2.0**-40, dtype=torch.float64, device=device)
+    out = upfirdn2d(x, torch.ones(1, 1, dtype=torch.float64, device=device))
     assert out.dtype == torch.float64
     assert torch.equal(out, x)
 
 
-def test_kernel_gets_no_gradient():
-    x = torch.randn(1, 2, 4, 4, requires_grad=True)
-    kernel = _fir_kernel(FIR_1331).requires_grad_(True)
+def test_kernel_gets_no_gradient(device):
+    x = torch.randn(1, 2, 4, 4, device=device, requires_grad=True)
+    kernel = _fir_kernel(FIR_1331, device=device).requires_grad_(True)
     upfirdn2d(x, kernel, up=2, pad=(2, 1)).sum().backward()
     assert x.grad is not None and kernel.grad is None
 
 
-def test_double_backward_matches_reference():
+def test_double_backward_matches_reference(device):
     """The R1 penalty's pattern: differentiate a function of grad_x with respect to x."""
-    kernel = _fir_kernel(FIR_1331)
-    x = torch.randn(2, 2, 5, 6)
+    kernel = _fir_kernel(FIR_1331, device=device)
+    x = torch.randn(2, 2, 5, 6, device=device)
 
     def r1(fn, **kw):
         x_req = x.clone().requires_grad_(True)
@@ -160,9 +163,9 @@ GRADCHECK_CASES = [
 
 
 @pytest.mark.parametrize("shape, kernel_shape, args", GRADCHECK_CASES)
-def test_gradcheck_and_gradgradcheck_float64(shape, kernel_shape, args):
-    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
-    kernel = torch.randn(kernel_shape, dtype=torch.float64)
+def test_gradcheck_and_gradgradcheck_float64(device, shape, kernel_shape, args):
+    x = torch.randn(shape, dtype=torch.float64, device=device, requires_grad=True)
+    kernel = torch.randn(kernel_shape, dtype=torch.float64, device=device)
 
     def fn(x):
         return UpFirDn2dFunction.apply(x, kernel, *args)
@@ -196,19 +199,19 @@ def test_fixture_official_upfirdn2d(fixture, name):
 
 def _upsample_2d(x, k, factor=2, gain=1):
     """NCSN++ upsample_2d: the exact upfirdn2d call of score_sde/models/up_or_down_sampling.py."""
-    kernel = _fir_kernel(k, gain * factor**2)
+    kernel = _fir_kernel(k, gain * factor**2, x.device)
     p = kernel.shape[0] - factor
     return upfirdn2d(x, kernel, up=factor, pad=((p + 1) // 2 + factor - 1, p // 2))
 
 
 def _downsample_2d(x, k, factor=2, gain=1):
-    kernel = _fir_kernel(k, gain)
+    kernel = _fir_kernel(k, gain, x.device)
     p = kernel.shape[0] - factor
     return upfirdn2d(x, kernel, down=factor, pad=((p + 1) // 2, p // 2))
 
 
 def _conv_downsample_2d(x, w, k, factor=2, gain=1):
-    kernel = _fir_kernel(k, gain)
+    kernel = _fir_kernel(k, gain, x.device)
     p = (kernel.shape[0] - factor) + (w.shape[-1] - 1)
     return F.conv2d(upfirdn2d(x, kernel, pad=((p + 1) // 2, p // 2)), w, stride=factor)
 
@@ -222,8 +225,8 @@ SAMPLING_CASES = [
 ]
 
 
-def test_fixture_setup_kernel(fixture):
-    assert_close(_fir_kernel(FIR_1331), fixture["setup_kernel_1331"], rtol=0, atol=0)
+def test_fixture_setup_kernel(fixture, device):
+    assert_close(_fir_kernel(FIR_1331, device=device), fixture["setup_kernel_1331"], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("name, call", SAMPLING_CASES)
@@ -237,7 +240,9 @@ def test_fixture_ncsnpp_sampling_calls(fixture, name, call):
 
 
 def test_reference_path_supports_double_backward(monkeypatch):
-    """Without the interpreter a CPU tensor takes the reference, which must also differentiate twice."""
+    """Without the interpreter a CPU tensor takes the reference, which must also differentiate twice.
+
+    CPU tensors under either --device."""
     monkeypatch.setattr(upfirdn2d_module, "use_triton", lambda *tensors: False)
     calls = []
     monkeypatch.setattr(upfirdn2d_module, "upfirdn2d_fwd", lambda *args: calls.append(args))
@@ -248,13 +253,13 @@ def test_reference_path_supports_double_backward(monkeypatch):
     assert not calls and grad_grad.shape == x.shape
 
 
-def test_upfirdn2d_fwd_dispatches_fast_paths(monkeypatch):
+def test_upfirdn2d_fwd_dispatches_fast_paths(monkeypatch, device):
     launched = []
     for name in ("_upfirdn2d_fwd_kernel", "_upfirdn2d_up2_kernel", "_upfirdn2d_down2_kernel"):
         original = getattr(upfirdn2d_module, name)
         monkeypatch.setattr(upfirdn2d_module, name, _Recorder(original, name, launched))
-    x = torch.randn(1, 1, 4, 4)
-    kernel = _fir_kernel(FIR_1331)
+    x = torch.randn(1, 1, 4, 4, device=device)
+    kernel = _fir_kernel(FIR_1331, device=device)
     upfirdn2d_fwd(x, kernel, 2, 2, 1, 1, 2, 1, 2, 1)
     upfirdn2d_fwd(x, kernel, 1, 1, 2, 2, 1, 1, 1, 1)
     upfirdn2d_fwd(x, kernel, 2, 2, 1, 1, 1, 2, 1, 2)
@@ -273,6 +278,7 @@ class _Recorder:
         return self.kernel[grid]
 
 
+# Validation happens before dispatch, the same on every device: checked on CPU tensors under either --device.
 X = torch.zeros(1, 1, 4, 4)
 K = torch.ones(2, 2)
 BAD_INPUTS = [
