@@ -23,6 +23,8 @@ WORKLOADS = (
     ("ddgan_celeba256", "celeba_256", (1, 25, 100)),
 )
 TINY_BATCH = 2
+# graph_checks runs the sampler of this workload (it belongs to a run that selects it).
+CHECKED_WORKLOAD = "ddgan_cifar10_latency"
 
 
 def _sampler(setup, generator, variant, precision, device):
@@ -43,6 +45,8 @@ def run(settings: RunSettings):
     """Result rows of every workload x variant x precision."""
     rows = []
     for workload, preset, batches in WORKLOADS:
+        if not settings.selects(workload):
+            continue
         setup = ddgan_setup(preset, tiny=settings.tiny)
         generator = setup.build_generator(settings.device).eval()
         for batch in (TINY_BATCH,) if settings.tiny else batches:

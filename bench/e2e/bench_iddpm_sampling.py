@@ -30,10 +30,13 @@ def _measure(setup, model, loop, respacing, variant, precision, batch):
 
 def run(settings: RunSettings):
     rows = []
+    workloads = [w for w in WORKLOADS if settings.selects(w[0])]
+    if not workloads:
+        return rows
     setup = iddpm_setup(tiny=settings.tiny)
     model = setup.build_model(settings.device).eval()
     batch = TINY_BATCH if settings.tiny else BATCH
-    for workload, loop, respacing in WORKLOADS:
+    for workload, loop, respacing in workloads:
         if settings.tiny:
             respacing = f"ddim{TINY_STEPS}" if loop is IDDPMLoop.DDIM else str(TINY_STEPS)
         fields = dict(preset="cifar10", batch=batch, steps=TINY_STEPS if settings.tiny else STEPS,

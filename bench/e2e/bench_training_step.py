@@ -83,6 +83,8 @@ def run(settings: RunSettings):
          lambda v, p: _iddpm_step(v, p, settings.device, settings.tiny)),
     )
     for workload, batch, step in workloads:
+        if not settings.selects(workload):
+            continue
         for precision in PRECISIONS:
             for variant in Variant:
                 rows.append(run_row(workload, variant, precision, settings, lambda: step(variant, precision),

@@ -49,15 +49,21 @@ PRECISIONS = (Precision.FP32, Precision.BF16)
 
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
-    """device; tiny: scaled-down models and batches (the CPU default); cpu_compile: run the compiled variants on the CPU."""
+    """device; tiny: scaled-down models and batches (the CPU default); cpu_compile: run the compiled variants
+    on the CPU; only: substrings of the workload names to run (empty: all)."""
 
     device: torch.device
     tiny: bool
     cpu_compile: bool = False
+    only: tuple = ()
 
     @property
     def cuda(self):
         return self.device.type == "cuda"
+
+    def selects(self, workload):
+        """Whether to run `workload`: every one unless `only` names substrings of the ones to run."""
+        return not self.only or any(part in workload for part in self.only)
 
 
 def skip_reason(variant, settings):

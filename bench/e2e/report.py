@@ -1,4 +1,6 @@
-"""Render an end-to-end result file: `python -m bench.e2e.report bench/results/e2e-<device>-<date>.json`.
+"""Render end-to-end results: `python -m bench.e2e.report bench/results/e2e-<device>-<date>.json [more.json ...]`.
+
+Several files (suites run one by one on one device) render as one table, named after the first file.
 
 Writes <file>.md (the environment, the goals, one table row per workload x batch x precision with the
 four variants' milliseconds side by side, speedups over eager fp32, peak memory, the CUDA-graph checks,
@@ -14,6 +16,8 @@ import sys
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bench.e2e import goals
+
 VARIANTS = ("eager", "eager+kernels", "compiled", "compiled+graphs")
 COLORS = {"eager": (150, 150, 150), "eager+kernels": (78, 121, 167), "compiled": (242, 142, 43),
           "compiled+graphs": (89, 161, 79)}
@@ -24,6 +28,22 @@ def load(path):
     if document.get("kind") != "e2e" or "rows" not in document:
         raise ValueError(f"{path} is not a bench.e2e.run result (no kind 'e2e' with rows)")
     return document
+
+
+def merge(documents):
+    """One document of several runs' rows (e.g. the suites run one by one); they must share a device."""
+    first = documents[0]
+    devices = {d["environment"]["device"] for d in documents}
+    if len(devices) > 1:
+        raise ValueError(f"the result files come from different devices: {sorted(devices)}")
+    if len(documents) == 1:
+        return first
+    rows = [r for d in documents for r in d["rows"]]
+    checks = {k: v for d in documents for k, v in (d.get("checks") or {}).items()}
+    settings = dict(first["settings"], tiny=any(d["settings"]["tiny"] for d in documents))
+    return dict(first, rows=rows, checks=checks, settings=settings,
+                command="; ".join(d["command"] for d in documents),
+                goals=goals.evaluate(rows, first["environment"]["device"]))
 
 
 def groups(rows):
@@ -164,12 +184,12 @@ def plot(document, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", help="a JSON file written by python -m bench.e2e.run")
-    parser.add_argument("--out-dir", default=None, help="where to write the .md and .png (default: beside the JSON)")
+    parser.add_argument("results", nargs="+", help="JSON files written by python -m bench.e2e.run (one device)")
+    parser.add_argument("--out-dir", default=None, help="where to write the .md and .png (default: beside the first JSON)")
     args = parser.parse_args(argv)
-    source = pathlib.Path(args.results)
+    source = pathlib.Path(args.results[0])
     try:
-        document = load(source)
+        document = merge([load(path) for path in args.results])
     except (OSError, ValueError) as err:
         parser.error(str(err))
     out_dir = pathlib.Path(args.out_dir) if args.out_dir else source.parent

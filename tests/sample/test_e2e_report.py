@@ -66,14 +66,18 @@ def test_ms_goal_is_not_judged_off_an_h100():
     assert result["meets_ms_goal"] is None and "H200" in result["note"]
 
 
-def test_report_renders_markdown_and_png(tmp_path):
-    document = {
+def _document(rows, device="NVIDIA H100 80GB HBM3"):
+    return {
         "kind": "e2e", "date": "2026-01-01T00:00:00+00:00", "command": "python -m bench.e2e.run",
-        "environment": {"device": "NVIDIA H100 80GB HBM3", "torch": "2.11.0", "triton": "3.6.0", "python": "3.12"},
-        "settings": {"device": "cuda", "tiny": False}, "rows": _rows(),
+        "environment": {"device": device, "torch": "2.11.0", "triton": "3.6.0", "python": "3.12"},
+        "settings": {"device": "cuda", "tiny": False}, "rows": rows,
         "checks": {"ddgan_graphs": {"fresh_samples_each_call": True, "same_seed_same_samples": True}},
-        "goals": goals.evaluate(_rows(), "NVIDIA H100 80GB HBM3"),
+        "goals": goals.evaluate(rows, device),
     }
+
+
+def test_report_renders_markdown_and_png(tmp_path):
+    document = _document(_rows())
     source = tmp_path / "e2e-h100.json"
     source.write_text(json.dumps(document))
     assert report.main([str(source)]) == 0
@@ -91,3 +95,21 @@ def test_report_rejects_other_files(tmp_path):
     source.write_text(json.dumps({"benchmarks": []}))
     with pytest.raises(SystemExit):
         report.main([str(source)])
+
+
+def test_report_merges_runs_of_one_device(tmp_path):
+    rows = _rows()
+    first, second = tmp_path / "latency.json", tmp_path / "celeba.json"
+    first.write_text(json.dumps(_document(rows[:-1])))
+    second.write_text(json.dumps(_document(rows[-1:])))
+    assert report.main([str(first), str(second)]) == 0
+    text = (tmp_path / "latency.md").read_text()
+    assert "6.00 ms (goal <= 15 ms on an H100: met)" in text and "error: RuntimeError: boom: 1 rows" in text
+
+
+def test_report_refuses_to_merge_devices(tmp_path):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(_document(_rows())))
+    second.write_text(json.dumps(_document(_rows(), device="NVIDIA H200")))
+    with pytest.raises(SystemExit):
+        report.main([str(first), str(second)])
