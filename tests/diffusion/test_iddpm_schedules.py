@@ -68,8 +68,14 @@ def test_space_timesteps(case):
     assert sorted(space_timesteps(case["num_timesteps"], case["section_counts"])) == case["use_timesteps"]
 
 
-@pytest.mark.parametrize("schedule", ["linear", "cosine"])
-@pytest.mark.parametrize("case", FIXTURE["space_timesteps"], ids=lambda c: f"T{c['num_timesteps']}-{c['section_counts']}")
+RESPACED = [
+    pytest.param(case, schedule, id=f"T{case['num_timesteps']}-{case['section_counts']}-{schedule}")
+    for case in FIXTURE["space_timesteps"]
+    for schedule in sorted(case["respaced"])
+]
+
+
+@pytest.mark.parametrize("case, schedule", RESPACED)
 def test_respaced_diffusion_arrays(case, schedule):
     expected = case["respaced"][schedule]
     diffusion = SpacedDiffusion(

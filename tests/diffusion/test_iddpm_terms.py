@@ -14,13 +14,17 @@ X_T = FIXTURE["q_sample"]["x_t"]
 MEAN_VAR_KEYS = ("mean", "variance", "log_variance", "pred_xstart")
 
 
-def make_diffusion(path, mean="EPSILON", var="LEARNED_RANGE", loss="RESCALED_MSE", schedule="cosine", steps=1000):
+CONFIG = FIXTURE["config"]
+
+
+def make_diffusion(path, mean=None, var=None, loss=None, schedule=None, steps=None):
+    """The fixture's GaussianDiffusion (its stored config), with any of its options replaced."""
     return GaussianDiffusion(
-        betas=get_named_beta_schedule(schedule, steps),
-        model_mean_type=ModelMeanType[mean],
-        model_var_type=ModelVarType[var],
-        loss_type=LossType[loss],
-        rescale_timesteps=True,
+        betas=get_named_beta_schedule(schedule or CONFIG["schedule"], steps or CONFIG["T"]),
+        model_mean_type=ModelMeanType[mean or CONFIG["model_mean_type"]],
+        model_var_type=ModelVarType[var or CONFIG["model_var_type"]],
+        loss_type=LossType[loss or CONFIG["loss_type"]],
+        rescale_timesteps=CONFIG["rescale_timesteps"],
         fused=path == "fused",
     )
 
@@ -80,8 +84,9 @@ def test_hybrid_loss_stops_the_gradient_of_vb_on_the_mean(path):
     terms = diffusion.training_losses(FixedModel(output), INPUTS["x_start"], INPUTS["t"], noise=INPUTS["noise"])
     (grad_vb,) = torch.autograd.grad(terms["vb"].sum(), output, retain_graph=True)
     (grad_mse,) = torch.autograd.grad(terms["mse"].sum(), output)
-    assert grad_vb[:, :3].abs().max() == 0 and grad_vb[:, 3:].abs().max() > 0
-    assert grad_mse[:, 3:].abs().max() == 0 and grad_mse[:, :3].abs().max() > 0
+    channels = INPUTS["x_start"].shape[1]
+    assert grad_vb[:, :channels].abs().max() == 0 and grad_vb[:, channels:].abs().max() > 0
+    assert grad_mse[:, channels:].abs().max() == 0 and grad_mse[:, :channels].abs().max() > 0
 
 
 def test_normal_kl_and_discretized_likelihood():
@@ -170,28 +175,38 @@ def test_calc_bpd_loop_with_recorded_noise(path):
 def test_bad_inputs_raise():
     diffusion = make_diffusion("eager")
     model = FixedModel(INPUTS["model_output"])
+    x_start, t = INPUTS["x_start"], INPUTS["t"]
+    batch, steps = x_start.shape[0], diffusion.num_timesteps
     with pytest.raises(TypeError, match="int64"):
-        diffusion.q_sample(INPUTS["x_start"], INPUTS["t"].float())
-    with pytest.raises(ValueError, match=r"shape \(4,\)"):
-        diffusion.q_sample(INPUTS["x_start"], INPUTS["t"][:3])
-    with pytest.raises(ValueError, match=r"\[0, 1000\)"):
-        diffusion.q_sample(INPUTS["x_start"], torch.tensor([0, 1, 2, 1000]))
+        diffusion.q_sample(x_start, t.float())
+    with pytest.raises(ValueError, match=rf"shape \({batch},\)"):
+        diffusion.q_sample(x_start, t[:-1])
+    with pytest.raises(ValueError, match=rf"\[0, {steps}\)"):
+        diffusion.q_sample(x_start, torch.full_like(t, steps))
     with pytest.raises(ValueError, match="noise has shape"):
-        diffusion.q_sample(INPUTS["x_start"], INPUTS["t"], noise=INPUTS["noise"][:, :2])
-    with pytest.raises(ValueError, match=r"model output must have shape \(4, 6, 8, 8\)"):
-        diffusion.p_mean_variance(FixedModel(INPUTS["model_output"][:, :3]), X_T, INPUTS["t"])
+        diffusion.q_sample(x_start, t, noise=INPUTS["noise"][:, :-1])
+    expected_output = (batch, 2 * x_start.shape[1], *x_start.shape[2:])
+    with pytest.raises(ValueError, match=rf"model output must have shape \({', '.join(map(str, expected_output))}\)"):
+        diffusion.p_mean_variance(FixedModel(INPUTS["model_output"][:, :-1]), X_T, t)
     with pytest.raises(ValueError, match="eta must be 0.0"):
-        diffusion.ddim_reverse_sample(model, X_T, INPUTS["t"], eta=0.5)
+        diffusion.ddim_reverse_sample(model, X_T, t, eta=0.5)
     with pytest.raises(ValueError, match="noise must have shape"):
-        diffusion.calc_bpd_loop(model, INPUTS["x_start"], noise=INPUTS["noise"])
+        diffusion.calc_bpd_loop(model, x_start, noise=INPUTS["noise"])
     with pytest.raises(TypeError, match="floating-point"):
-        diffusion.training_losses(model, INPUTS["x_start"].long(), INPUTS["t"])
+        diffusion.training_losses(model, x_start.long(), t)
 
 
-@pytest.mark.parametrize("t", [[0, 1, 517, 999], [3, 0, 0, 998]], ids=["fixture-t", "repeated-t"])
-def test_fused_and_eager_hybrid_loss_gradients_agree(t):
+def repeated_timesteps(batch, steps):
+    """[3, 0, 0, ..., T-2]: repeated and extreme steps in one batch (a batch of 4 is [3, 0, 0, T-2])."""
+    t = torch.zeros(batch, dtype=torch.int64)
+    t[0], t[-1] = min(3, steps - 1), steps - 2
+    return t
+
+
+@pytest.mark.parametrize("which", ["fixture-t", "repeated-t"])
+def test_fused_and_eager_hybrid_loss_gradients_agree(which):
     """The training step on the Triton kernels (forward and backward) against the eager references."""
-    t = torch.tensor(t)
+    t = INPUTS["t"] if which == "fixture-t" else repeated_timesteps(INPUTS["t"].shape[0], CONFIG["T"])
     grads, losses = [], []
     for path in ("eager", "fused"):
         output = INPUTS["model_output"].clone().requires_grad_(True)

@@ -1,9 +1,10 @@
 """DDGAN's time-conditioned discriminators against the official code.
 
-Fixture: ddgan_disc.pt (copy of /work/shared/fixtures; official Discriminator_small output and the
-R1 input gradient, state_dict loaded with strict=True). The parameter counts of the published
-recipes were computed by the official modules (NVlabs/denoising-diffusion-gan @ 6818ded) imported
-from a scratch copy outside the repo.
+Fixture: ddgan_disc.pt (copy of /work/shared/fixtures; for every stored case, the official
+discriminator's output and R1 input gradient, built from the case's class and kwargs, state_dict
+loaded with strict=True). The parameter counts of the published recipes were computed by the
+official modules (NVlabs/denoising-diffusion-gan @ 6818ded) imported from a scratch copy outside
+the repo.
 """
 
 import pathlib
@@ -40,10 +41,27 @@ def r1_terms(model, x_t, t, x_tp1):
     return out.detach(), grad.detach(), second
 
 
-def test_fixture_output_and_input_gradient():
-    case = DISC["cases"]["small"]
-    kwargs = {k: v for k, v in case["kwargs"].items() if k != "act"}
-    model = set_fused(Discriminator_small(**kwargs), False).eval()
+# The fixture names each case's class by its official dotted path and passes act as an instance
+# (stored as its repr); ddx's classes keep the official names and take the same kwargs.
+DISCRIMINATORS = {cls.__name__: cls for cls in (Discriminator_small, Discriminator_large)}
+ACTIVATIONS = {"torch.nn.LeakyReLU(0.2)": lambda: torch.nn.LeakyReLU(0.2)}
+
+
+def build_from_case(case):
+    """The ddx discriminator a fixture case describes (class and kwargs as stored)."""
+    name = case["class"].rsplit(".", 1)[-1]
+    if name not in DISCRIMINATORS:
+        raise KeyError(f"fixture case uses {case['class']}, which ddx does not map")
+    kwargs = dict(case["kwargs"])
+    if "act" in kwargs:
+        kwargs["act"] = ACTIVATIONS[kwargs["act"]]()
+    return DISCRIMINATORS[name](**kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(DISC["cases"]))
+def test_fixture_output_and_input_gradient(name):
+    case = DISC["cases"][name]
+    model = set_fused(build_from_case(case), False).eval()
     model.load_state_dict(case["state_dict"], strict=True)
     assert list(model.state_dict()) == list(case["state_dict"])
     assert sum(p.numel() for p in model.parameters()) == case["param_count"]

@@ -7,6 +7,7 @@ published recipes were computed by the official modules (NVlabs/denoising-diffus
 imported from a scratch copy outside the repo, with its CUDA-extension imports stubbed.
 """
 
+import argparse
 import dataclasses
 import pathlib
 
@@ -40,12 +41,9 @@ ARGPARSE_DEFAULTS = dict(
     progressive_input="residual", progressive_combine="sum", embedding_type="positional",
     fourier_scale=16.0, not_use_tanh=False, nz=100, z_emb_dim=256,
 )
-# The fixture's cli (--image_size 16 --num_channels 3 --num_channels_dae 32 --n_mlp 2 --ch_mult 1 2 2
-# --num_res_blocks 1 --nz 16 --z_emb_dim 32 --num_timesteps 4 --embedding_type positional) + attn (8,).
-FIXTURE_CONFIG = NCSNppConfig(
-    image_size=16, num_channels=3, num_channels_dae=32, n_mlp=2, ch_mult=(1, 2, 2), num_res_blocks=1,
-    nz=16, z_emb_dim=32, embedding_type="positional", attn_resolutions=(8,),
-)
+# The generator the fixture was recorded with: built from its stored args Namespace (parser defaults
+# + cli + set_attrs), the way train_ddgan.py builds NCSNpp(args).
+FIXTURE_CONFIG = NCSNppConfig.from_args(NCSNPP["args"])
 TINY = dict(image_size=8, num_channels_dae=8, ch_mult=(1, 2), num_res_blocks=1, nz=4, z_emb_dim=8, n_mlp=1,
             attn_resolutions=(4,))
 
@@ -86,8 +84,10 @@ def test_config_defaults_are_the_argparse_defaults():
 
 
 def test_config_reproduces_the_fixture_args():
-    assert NCSNppConfig.from_args(NCSNPP["args"]) == FIXTURE_CONFIG
+    """from_args keeps exactly the fields NCSNpp reads (the fixture's `config`), and nothing else."""
     assert FIXTURE_CONFIG.to_dict() == dict(NCSNPP["config"], init_scale=0.0)
+    assert NCSNppConfig.from_args(NCSNPP["config"]) == FIXTURE_CONFIG
+    assert NCSNppConfig.from_args(argparse.Namespace(**NCSNPP["args"])) == FIXTURE_CONFIG
 
 
 def test_fixture_output_strict_load():
@@ -306,7 +306,10 @@ RESAMPLE_CASES = {
     "upsample_2d_k_none": lambda x, w, op: resample.upsample_2d(x, None, op=op),
     "downsample_2d_k_none": lambda x, w, op: resample.downsample_2d(x, None, op=op),
     "naive_upsample_2d": lambda x, w, op: resample.naive_upsample_2d(x),
-    "naive_downsample_2d": lambda x, w, op: resample.naive_downsample_2d(x[..., :8, :8]),
+    # The official call crops x to even sizes first: x[..., :2 * (H // 2), :2 * (W // 2)].
+    "naive_downsample_2d": lambda x, w, op: resample.naive_downsample_2d(
+        x[..., : x.shape[-2] // 2 * 2, : x.shape[-1] // 2 * 2]
+    ),
     "conv_downsample_2d": lambda x, w, op: resample.conv_downsample_2d(x, w, [1, 3, 3, 1], op=op),
     "upsample_conv_2d_fixed_NOT_OFFICIAL": lambda x, w, op: resample.upsample_conv_2d(x, w, [1, 3, 3, 1], op=op),
 }
