@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from ddx.utils.checks import enum_values, parse_enum
+
 _E = TypeVar("_E", bound=enum.Enum)
 
 
@@ -120,18 +122,19 @@ def positive_int_list(text: str) -> tuple[int, ...]:
 
 
 def enum_choice(enum_cls: type[_E]) -> Callable[[str], _E]:
-    """A type function mapping a member's name (case-insensitive) to the member of ``enum_cls``.
+    """A type function mapping a member's value or name to the member of ``enum_cls``.
 
-    The message on a bad value lists the valid names.
+    Rules of :func:`ddx.utils.checks.parse_enum`: case-insensitive, '-' and '_' alike, so the
+    official ``loss-second-moment`` and ``loss_second_moment`` both parse. The message on a bad value
+    lists the valid values.
     """
-    by_name = {member.name.lower(): member for member in enum_cls}
 
     def parse(text: str) -> _E:
-        member = by_name.get(text.strip().lower())
-        if member is None:
-            valid = ", ".join(member.name.lower() for member in enum_cls)
-            raise FlagValueError(f"invalid {enum_cls.__name__} {text!r}; choose from: {valid}")
-        return member
+        try:
+            return parse_enum(enum_cls, text, enum_cls.__name__)
+        except ValueError:
+            raise FlagValueError(f"invalid {enum_cls.__name__} {text!r}; choose from: {enum_values(enum_cls)}"
+                                 ) from None
 
     parse.__name__ = enum_cls.__name__
     return parse
@@ -161,9 +164,13 @@ class FlagChecks:
         return getattr(self.args, dest)
 
     def require(self, condition: bool, flags: list[str] | tuple[str, ...], message: str) -> None:
-        """Record ``message`` for ``flags`` (namespace attribute names) unless ``condition`` holds."""
+        """Record ``message`` for ``flags`` (namespace attribute names) unless ``condition`` holds.
+
+        Every name in ``flags`` must exist, whether or not the condition holds, so a misspelt name
+        fails on the first run instead of only when the check fails.
+        """
+        values = ", ".join(f"{flag(d)}={self._value(d)!r}" for d in flags)
         if not condition:
-            values = ", ".join(f"{flag(d)}={self._value(d)!r}" for d in flags)
             self.errors.append(f"{values}: {message}")
 
     def at_most(self, small: str, large: str) -> None:

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ddx.data.common import Split, check_index, parse_enum, require_dir
+from ddx.data.common import Split, check_index, require_dir
 from ddx.data.image_transform import ImageTransform
+from ddx.utils.checks import parse_enum
 
 CIFAR10_DIRNAME = "cifar-10-batches-py"
 CIFAR10_FILES = {

@@ -1,15 +1,15 @@
-"""Pieces shared by the datasets: the split enum, enum parsing, 8-bit <-> [-1, 1] conversion, path checks."""
+"""Pieces shared by the datasets: the split enum, index checks, 8-bit <-> [-1, 1] conversion, path checks.
+
+Enum parsing and positive-int checks are ddx.utils.checks' parse_enum and check_positive_int.
+"""
 
 from __future__ import annotations
 
 import os
 from enum import Enum
-from typing import TypeVar
 
 import numpy as np
 import torch
-
-E = TypeVar("E", bound=Enum)
 
 
 class Split(str, Enum):
@@ -21,27 +21,6 @@ class Split(str, Enum):
 
     TRAIN = "train"
     HELDOUT = "heldout"
-
-
-def parse_enum(enum_cls: type[E], value: E | str, what: str) -> E:
-    """`value` as a member of `enum_cls` (given as a member or its string value); ValueError listing the choices."""
-    if isinstance(value, enum_cls):
-        return value
-    if isinstance(value, str):
-        for member in enum_cls:
-            if member.value == value.lower():
-                return member
-    choices = ", ".join(repr(m.value) for m in enum_cls)
-    raise ValueError(f"unknown {what} {value!r}; expected one of {choices}")
-
-
-def check_positive_int(value: object, what: str) -> int:
-    """`value` if it is a positive int (bool excluded), else TypeError/ValueError naming `what`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{what} must be positive, got {value}")
-    return int(value)
 
 
 def check_index(index: int, length: int) -> int:

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ddx.data.common import Split, check_index, check_positive_int, parse_enum, uint8_to_unit_range
+from ddx.data.common import Split, check_index, uint8_to_unit_range
+from ddx.utils.checks import check_positive_int, parse_enum
 
 DIGITS_NPZ = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits.npz")
 NUM_DIGITS_IMAGES = 1797

@@ -10,12 +10,13 @@ from enum import Enum
 from torch.utils.data import Dataset
 
 from ddx.data.cifar10 import Cifar10Dataset
-from ddx.data.common import Split, check_positive_int, parse_enum
+from ddx.data.common import Split
 from ddx.data.digits import DEFAULT_DIGITS_SIZE, DigitsDataset
 from ddx.data.image_folder import ImageFolderDataset
 from ddx.data.lmdb_images import LmdbImageDataset, LmdbLayout
 from ddx.data.stacked_digits import DEFAULT_STACKED_LENGTH, StackedDigitsDataset
 from ddx.data.toy2d import DEFAULT_TOY_LENGTH, Mixture2D, Toy2DDataset
+from ddx.utils.checks import check_positive_int, parse_enum
 
 
 class DatasetName(str, Enum):

@@ -13,7 +13,8 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from ddx.data.common import check_positive_int, uint8_to_unit_range
+from ddx.data.common import uint8_to_unit_range
+from ddx.utils.checks import check_positive_int
 
 
 @dataclass(frozen=True)

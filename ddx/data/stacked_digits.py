@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ddx.data.common import Split, check_index, check_positive_int, parse_enum, uint8_to_unit_range
+from ddx.data.common import Split, check_index, uint8_to_unit_range
 from ddx.data.digits import DEFAULT_DIGITS_SIZE, NUM_TRAIN_DIGITS, digits_uint8
+from ddx.utils.checks import check_positive_int, parse_enum
 
 NUM_STACKED_MODES = 1000
 # The official StackedMNIST has 2 x the MNIST training set per epoch; the same ratio here.

@@ -14,7 +14,8 @@ from enum import Enum
 import torch
 from torch.utils.data import Dataset
 
-from ddx.data.common import check_index, check_positive_int, parse_enum
+from ddx.data.common import check_index
+from ddx.utils.checks import check_positive_int, parse_enum
 
 DEFAULT_TOY_LENGTH = 100_000
 

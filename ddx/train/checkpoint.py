@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ddx.utils.atomic import atomic_write
+from ddx.utils.checks import check_positive_int
 
 _NAME = re.compile(r"^ckpt_(\d{9})\.pt$")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -96,10 +97,8 @@ class CheckpointManager:
     """
 
     def __init__(self, directory: str | os.PathLike, keep_last: int, create: bool = True):
-        if not isinstance(keep_last, int) or isinstance(keep_last, bool) or keep_last < 1:
-            raise ValueError(f"keep_last must be a positive int, got {keep_last!r}")
+        self.keep_last = check_positive_int(keep_last, "keep_last")
         self.directory = Path(directory)
-        self.keep_last = keep_last
         if create:
             self.directory.mkdir(parents=True, exist_ok=True)
 

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ddx.train.distributed import DistContext
+from ddx.utils.checks import check_positive_int
 
 
 class EpochBatches:
@@ -39,8 +40,7 @@ class EpochBatches:
         ctx = ctx if ctx is not None else DistContext()
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"dataset must be map-style (__len__ and __getitem__), got {type(dataset).__name__}")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers must be a non-negative int, got {num_workers!r}")
         if len(dataset) < batch_size * ctx.world_size:

@@ -21,6 +21,7 @@ from ddx.train.distributed import DistContext, all_gather_object, all_reduce_mea
 from ddx.train.guard import check_finite
 from ddx.train.rng import capture_rng_state, restore_rng_state
 from ddx.train.rundir import RunDir
+from ddx.utils.checks import check_positive_int
 from ddx.utils.progress import Progress
 
 CHECKPOINT_FORMAT = "ddx.train/1"
@@ -100,12 +101,8 @@ class LoopConfig:
         if self.max_steps is None and self.max_epochs is None:
             raise ValueError("LoopConfig needs max_steps or max_epochs (or both)")
         for name in ("max_steps", "max_epochs", "log_interval", "save_interval", "save_every_epochs", "keep_last"):
-            value = getattr(self, name)
-            optional = name not in ("log_interval", "keep_last")
-            if (value is None and optional) or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-                continue
-            raise ValueError(f"LoopConfig.{name} must be a positive int{' or None' if optional else ''}, "
-                             f"got {value!r}")
+            check_positive_int(getattr(self, name), f"LoopConfig.{name}",
+                               optional=name not in ("log_interval", "keep_last"))
 
 
 @dataclasses.dataclass

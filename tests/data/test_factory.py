@@ -82,7 +82,7 @@ def test_config_key_tells_datasets_apart():
         ({"name": "rings", "split": "heldout"}, "no held-out split"),
         ({"name": "digits", "lmdb_layout": "lsun"}, "lmdb_layout applies to the lmdb dataset only"),
         ({"name": "lmdb", "root": "/x", "image_size": 8, "lmdb_layout": "ffhq"}, "unknown LMDB layout"),
-        ({"name": "stacked_digits", "length": 0}, "length must be positive"),
+        ({"name": "stacked_digits", "length": 0}, "length must be a positive int, got 0"),
     ],
     ids=["unknown-name", "unknown-split", "root-for-builtin", "no-root", "no-image-size", "size-for-toy",
          "length-for-digits", "flip-for-digits", "heldout-toy", "layout-for-digits", "unknown-layout", "zero-length"],

@@ -91,9 +91,10 @@ def test_corrupt_file_names_the_path(tmp_path, damage):
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("keep_last", [0, -1, 1.5, True])
-def test_keep_last_must_be_positive_int(tmp_path, keep_last):
-    with pytest.raises(ValueError, match="keep_last must be a positive int"):
+@pytest.mark.parametrize("keep_last, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)],
+                         ids=["zero", "negative", "float", "bool"])
+def test_keep_last_must_be_positive_int(tmp_path, keep_last, error):
+    with pytest.raises(error, match="keep_last must be a positive int"):
         CheckpointManager(tmp_path, keep_last=keep_last)
 
 

@@ -97,15 +97,15 @@ def test_foreign_checkpoint_is_refused(tmp_path):
         run(Recorder(), _batches(), RunDir(tmp_path / "run"), _quiet(max_steps=2), resume=path)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({}, "needs max_steps or max_epochs"),
-    ({"max_steps": 0}, "max_steps must be a positive int or None, got 0"),
-    ({"max_steps": 5, "log_interval": None}, "log_interval must be a positive int, got None"),
-    ({"max_epochs": 2, "save_interval": 1.5}, "save_interval must be a positive int or None, got 1.5"),
-    ({"max_epochs": 2, "keep_last": 0}, "keep_last must be a positive int, got 0"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({}, ValueError, "needs max_steps or max_epochs"),
+    ({"max_steps": 0}, ValueError, "max_steps must be a positive int or None, got 0"),
+    ({"max_steps": 5, "log_interval": None}, TypeError, "log_interval must be a positive int, got None"),
+    ({"max_epochs": 2, "save_interval": 1.5}, TypeError, "save_interval must be a positive int or None, got 1.5"),
+    ({"max_epochs": 2, "keep_last": 0}, ValueError, "keep_last must be a positive int, got 0"),
 ], ids=["no-budget", "zero-steps", "no-log-interval", "float-interval", "keep-zero"])
-def test_loop_config_validation(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_loop_config_validation(kwargs, error, message):
+    with pytest.raises(error, match=message):
         LoopConfig(**kwargs)
 
 

@@ -19,6 +19,7 @@ from ddx.cli import (
     positive_int_list,
     probability,
 )
+from ddx.diffusion import ScheduleSamplerName
 
 
 class Schedule(enum.Enum):
@@ -120,3 +121,22 @@ def test_cross_flag_checks_pass_and_raise_without_parser():
         checks.report()
     with pytest.raises(AttributeError, match="no flag --nope"):
         checks.at_most("nope", "num_steps")
+
+
+def test_require_checks_flag_names_even_when_the_condition_holds():
+    checks = FlagChecks(_parser().parse_args([]))
+    with pytest.raises(AttributeError, match="no flag --batchsize"):
+        checks.require(True, ["batchsize"], "never shown")
+    assert checks.errors == []
+
+
+@pytest.mark.parametrize("text", ["loss-second-moment", "loss_second_moment", "LOSS-SECOND-MOMENT", " Uniform "])
+def test_enum_choice_takes_official_values_and_names(text):
+    member = enum_choice(ScheduleSamplerName)(text)
+    assert member is ScheduleSamplerName(text.strip().lower().replace("_", "-"))
+
+
+def test_enum_choice_lists_the_official_values():
+    with pytest.raises(FlagValueError, match="invalid ScheduleSamplerName 'importance'; choose from: uniform, "
+                                             "loss-second-moment"):
+        enum_choice(ScheduleSamplerName)("importance")
