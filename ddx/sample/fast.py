@@ -32,6 +32,7 @@ from ddx.sample.fast_common import (
     check_batch_size,
     check_graphs_supported,
     coerce,
+    model_device,
     reseed,
 )
 from ddx.sample.fast_iddpm import FastIDDPMSampler, IDDPMLoop
@@ -75,8 +76,7 @@ class FastDDGANSampler:
             )
         self.mode = coerce(SamplerMode, mode, "mode")
         self.precision = coerce(Precision, dtype, "dtype")
-        self.network = PreparedNetwork(generator, self.mode, self.precision, channels_last, compile_backend, compile_mode)
-        self.device = self.network.device
+        self.device = model_device(generator)
         check_graphs_supported(self.mode, self.device)
         if coeff.posterior_mean_coef1.device != self.device:
             # Moving them on every call would cost a copy per step, and a host copy cannot be graph-captured.
@@ -86,6 +86,7 @@ class FastDDGANSampler:
             )
         self.coeff, self.nz, self.num_timesteps, self.fused = coeff, nz, num_timesteps, bool(fused)
         self.sample_shape = tuple(sample_shape) if sample_shape is not None else sample_shape_of(generator)
+        self.network = PreparedNetwork(generator, self.mode, self.precision, channels_last, compile_backend, compile_mode)
         self._graphs = {}
 
     def chain(self, batch_size):

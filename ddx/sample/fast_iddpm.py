@@ -33,6 +33,7 @@ from ddx.sample.fast_common import (
     check_batch_size,
     check_graphs_supported,
     coerce,
+    model_device,
     reseed,
 )
 
@@ -61,9 +62,9 @@ class FastIDDPMSampler:
             raise ValueError(f"eta applies to the DDIM loop only; got eta={eta} with loop=p_sample")
         self.mode = coerce(SamplerMode, mode, "mode")
         self.precision = coerce(Precision, dtype, "dtype")
-        self.network = PreparedNetwork(model, self.mode, self.precision, channels_last, compile_backend, compile_mode)
-        self.device = self.network.device
+        self.device = model_device(model)
         check_graphs_supported(self.mode, self.device)
+        self.network = PreparedNetwork(model, self.mode, self.precision, channels_last, compile_backend, compile_mode)
         self.diffusion = diffusion
         self.sample_shape = tuple(sample_shape)
         self.clip_denoised = bool(clip_denoised)
