@@ -8,6 +8,7 @@ import argparse
 import datetime
 import pathlib
 import re
+import signal
 import sys
 
 import pytest
@@ -21,6 +22,20 @@ def result_path(results_dir):
     slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return pathlib.Path(results_dir) / f"kernels-{slug}-{stamp}.json"
+
+
+class StopOnSigterm:
+    """pytest plugin: SIGTERM (a time limit's `timeout`) ends the run after the case in progress.
+
+    pytest-benchmark then writes the JSON of every finished case; an interrupt in the middle of a case
+    would leave that case without timings, and pytest-benchmark would write no JSON at all.
+    """
+
+    def pytest_sessionstart(self, session):
+        def stop(signum, frame):
+            session.shouldstop = f"signal {signum}: stopped after the case in progress"
+
+        signal.signal(signal.SIGTERM, stop)
 
 
 def main(argv=None):
@@ -39,7 +54,7 @@ def main(argv=None):
         pytest_args += ["-k", args.k]
     if not torch.cuda.is_available():
         print("no CUDA GPU: the eager and torch.compile providers run; the Triton provider needs a GPU and is skipped")
-    code = pytest.main(pytest_args)
+    code = pytest.main(pytest_args, plugins=[StopOnSigterm()])
     print(f"results: {out}")
     return code
 
