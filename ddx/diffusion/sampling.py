@@ -5,13 +5,12 @@ recorded official run can be replayed exactly. Without either, draws come from t
 in the official order (one torch.randn_like per step, DDIM included even when eta = 0).
 """
 
-import sys
-
 import torch
 
 from ddx.diffusion._checks import check_same_shape
 from ddx.diffusion.mean_variance import p_mean_variance
 from ddx.diffusion.posterior import draw_noise, predict_eps_from_xstart
+from ddx.utils.progress import Progress
 
 
 def _nonzero_mask(t, x):
@@ -78,21 +77,6 @@ def _loop_device(model, noise, device):
     return torch.device("cpu")
 
 
-def _with_progress(indices):
-    """Iterate with a progress bar: tqdm's when it is installed (it is not a dependency), else a counter on stderr."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is not None:
-        yield from tqdm(indices)
-        return
-    for k, i in enumerate(indices):
-        print(f"\rsampling step {k + 1}/{len(indices)}", end="", file=sys.stderr, flush=True)
-        yield i
-    print(file=sys.stderr)
-
-
 def _progressive(step, diffusion, model, shape, noise, device, progress, step_noises, generator, **step_kwargs):
     """Yield step's output dict at each t = T-1 .. 0, starting from `noise` (or a fresh draw)."""
     if not isinstance(shape, (tuple, list)):
@@ -102,14 +86,18 @@ def _progressive(step, diffusion, model, shape, noise, device, progress, step_no
         raise ValueError(f"step_noises must have shape {(steps, *shape)}, got {tuple(step_noises.shape)}")
     device = _loop_device(model, noise, device)
     img = noise if noise is not None else torch.randn(*shape, generator=generator, device=device)
-    indices = list(range(steps))[::-1]
-    for k, i in enumerate(_with_progress(indices) if progress else indices):
-        t = torch.full((shape[0],), i, dtype=torch.int64, device=device)
-        step_noise = step_noises[k] if step_noises is not None else None
-        with torch.no_grad():
-            out = step(diffusion, model, img, t, noise=step_noise, generator=generator, **step_kwargs)
-        yield out
-        img = out["sample"]
+    bar = Progress(steps, "sampling step", unit="step", enabled=progress)
+    try:
+        for k, i in enumerate(range(steps - 1, -1, -1)):
+            t = torch.full((shape[0],), i, dtype=torch.int64, device=device)
+            step_noise = step_noises[k] if step_noises is not None else None
+            with torch.no_grad():
+                out = step(diffusion, model, img, t, noise=step_noise, generator=generator, **step_kwargs)
+            bar.update()
+            yield out
+            img = out["sample"]
+    finally:
+        bar.close()
 
 
 def p_sample_loop_progressive(
@@ -119,7 +107,8 @@ def p_sample_loop_progressive(
     """Yield p_sample's dict at every step from t = T-1 to 0.
 
     shape: (N, C, ...); noise: the initial x_T (drawn when None); step_noises: optional (T, N, C, ...)
-    per-step noises in loop order (T-1 first); generator: draws otherwise; progress: a tqdm bar.
+    per-step noises in loop order (T-1 first); generator: draws otherwise; progress: a progress line on
+    stderr (ddx.utils.progress.Progress).
     """
     yield from _progressive(
         p_sample, diffusion, model, shape, noise, device, progress, step_noises, generator,

@@ -17,7 +17,6 @@ from ddx.eval.inception import (
     random_inception,
 )
 from ddx.eval.mode_coverage import ModeCoverage, classify_stacked, mode_coverage, stacked_mode_coverage
-from ddx.eval.progress import Progress
 from ddx.eval.toy2d_metrics import MixtureMetrics, mixture_metrics
 
 __all__ = [
@@ -28,7 +27,6 @@ __all__ = [
     "InceptionWeightsNotFoundError",
     "MixtureMetrics",
     "ModeCoverage",
-    "Progress",
     "classify_stacked",
     "default_classifier_path",
     "default_inception_weights_path",

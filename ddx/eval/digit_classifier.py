@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 from ddx.data.common import Split
 from ddx.data.digits import DEFAULT_DIGITS_SIZE, digits_tensor
-from ddx.eval.progress import Progress
 from ddx.train.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from ddx.utils.progress import Progress
 
 CLASSIFIER_FORMAT = "ddx-digit-classifier-v1"
 
@@ -96,7 +96,7 @@ def train_digit_classifier(
         model = DigitClassifier(image_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    progress = Progress("digit classifier training (epochs)", epochs, verbose)
+    progress = Progress(epochs, "digit classifier training, epoch", unit="epoch", enabled=verbose)
     model.train()
     with _one_thread():
         for _ in range(epochs):
@@ -107,10 +107,10 @@ def train_digit_classifier(
                 loss.backward()
                 optimizer.step()
             scheduler.step()
-            progress.update(1, extra=f" loss {loss.item():.4f}")
+            progress.update(1, extra=f"loss {loss.item():.4f}")
         model.eval()
         accuracy = heldout_accuracy(model)
-    progress.close(extra=f" held-out accuracy {accuracy:.4f}")
+    progress.close(extra=f"held-out accuracy {accuracy:.4f}")
     if path is not None:
         save_digit_classifier(model, accuracy, path)
     return model, accuracy

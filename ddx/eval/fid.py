@@ -21,8 +21,9 @@ from scipy import linalg
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ddx.eval.inception import load_inception, random_inception
-from ddx.eval.progress import Progress
 from ddx.utils.atomic import atomic_write
+from ddx.utils.checks import check_positive_int
+from ddx.utils.progress import Progress
 
 Sampler = Callable[[int], torch.Tensor]
 
@@ -159,7 +160,7 @@ class FIDEvaluator:
         return np.concatenate(out)
 
     def _statistics(self, batches: Iterable[torch.Tensor], num_samples: int, desc: str) -> FIDStatistics:
-        progress = Progress(desc, num_samples, self.verbose)
+        progress = Progress(num_samples, desc, unit="img", enabled=self.verbose)
         acts = []
         for batch in batches:
             acts.append(self.activations(batch))

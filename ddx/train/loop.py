@@ -254,8 +254,8 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
     loop = _Run(trainer, run_dir, config, ctx, manager, state)
     if path is not None:
         loop.saved_at = loop.position()
-    progress = Progress(_total_steps(config, batches_per_epoch), config.log_interval, start_step=state.step,
-                        enabled=ctx.is_main and config.progress)
+    progress = Progress(_total_steps(config, batches_per_epoch), "step", log_every=config.log_interval,
+                        start=state.step, enabled=ctx.is_main and config.progress)
     if path is not None:
         progress.write(f"resumed from {path} at step {state.step} (epoch {state.epoch}, "
                        f"batch {state.batch_index})")
@@ -268,7 +268,7 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
             for batch in batches.epoch(state.epoch, state.batch_index):
                 losses = check_finite(trainer.train_step(batch, state.step), state.step, ctx)
                 loop.after_step(losses)
-                progress.update(state.step, losses, state.epoch)
+                progress.update_to(state.step, losses, state.epoch)
                 if loop.finished():
                     break
         if loop.saved_at != loop.position():

@@ -1,1 +1,1 @@
-"""Generic helpers that are not specific to diffusion (progress display, ...)."""
+"""Generic helpers that are not specific to diffusion: atomic file writes, argument checks, progress."""

@@ -1,7 +1,9 @@
-"""A dependency-free progress display: steps/s, ETA and the last losses.
+"""ddx's one progress display (training steps, sampling steps, evaluation loops); no dependencies.
 
-On a TTY one status line is redrawn in place (at most every ``refresh_s`` seconds); elsewhere
-(log files, CI) a full line is printed every ``log_every`` steps, so logs stay readable.
+On a TTY one status line is redrawn in place (at most every ``throttle_s`` seconds, and when the
+total is reached). Elsewhere (log files, CI) full lines are printed so that logs stay readable:
+every ``log_every`` units when it is given (training: one line per log interval), else at most every
+``throttle_s`` seconds. :meth:`Progress.close` ends with a line of the final count.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import sys
 import time
 from collections.abc import Mapping
 from typing import TextIO
+
+from ddx.utils.checks import check_positive_int
 
 
 def format_duration(seconds: float) -> str:
@@ -22,72 +26,116 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-    """Report training progress.
+    """Count units of work done and report them, with rate, ETA and the latest values.
 
     Args:
-        total: the step at which the run ends, or None when unknown (no ETA).
-        log_every: with a non-TTY stream, print a line when ``step % log_every == 0``.
-        start_step: the step the run (re)starts from; the rate counts only steps run here.
-        stream: where to write (default sys.stderr). ``enabled=False`` silences it (non-main ranks).
+        total: the count at which the work ends, or None when unknown (no ETA).
+        desc: what is counted, printed first (``"step"`` -> ``"step 3/6 | ..."``).
+        unit: the rate's unit (``"it"`` -> ``"12.50 it/s"``).
+        log_every: without a TTY, print a line when the count is a multiple of it (steps); None
+            prints at most every ``throttle_s`` seconds instead (evaluation loops).
+        throttle_s: the least time between two redraws on a TTY (or two time-throttled lines).
+        start: the count the work (re)starts from; the rate counts only units done here.
+        stream: where to write (default sys.stderr, looked up when writing).
+        enabled: False silences everything (non-main ranks, ``verbose=False``).
+
+    Use ``update(n, extra)`` to add ``n`` units, or ``update_to(count, losses, epoch)`` to report an
+    absolute count with named values; ``write(message)`` prints a message between status lines.
     """
 
-    def __init__(self, total: int | None, log_every: int, start_step: int = 0,
-                 stream: TextIO | None = None, enabled: bool = True, refresh_s: float = 0.5):
-        if log_every < 1:
-            raise ValueError(f"log_every must be >= 1, got {log_every}")
-        self.total = total
-        self.log_every = log_every
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled
-        self.refresh_s = refresh_s
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._start_step = start_step
+    def __init__(self, total: int | None = None, desc: str = "", *, unit: str = "it", log_every: int | None = None,
+                 throttle_s: float = 1.0, start: int = 0, stream: TextIO | None = None, enabled: bool = True):
+        self.total = check_positive_int(total, "Progress total", optional=True)
+        self.log_every = check_positive_int(log_every, "Progress log_every", optional=True)
+        if not throttle_s >= 0:
+            raise ValueError(f"Progress throttle_s must be >= 0 seconds, got {throttle_s!r}")
+        self.desc, self.unit, self.throttle_s, self.enabled = desc, unit, throttle_s, enabled
+        self._stream = stream
+        self.count = self._start = start
         self._start_time = time.perf_counter()
-        self._last_draw = -float("inf")
+        self._last_output = self._start_time
+        self._last_printed: int | None = None
+        self._last_values: Mapping[str, float] | None = None
+        self._last_epoch: int | None = None
         self._drawn = False
 
-    def rate(self, step: int) -> float:
-        """Steps per second since construction."""
-        elapsed = time.perf_counter() - self._start_time
-        return (step - self._start_step) / elapsed if elapsed > 0 else 0.0
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stderr
 
-    def line(self, step: int, losses: Mapping[str, float] | None = None, epoch: int | None = None) -> str:
-        rate = self.rate(step)
-        parts = [f"step {step}" + (f"/{self.total}" if self.total is not None else "")]
-        if epoch is not None:
-            parts.append(f"epoch {epoch}")
-        parts.append(f"{rate:.2f} it/s")
+    @property
+    def tty(self) -> bool:
+        return bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def rate(self) -> float:
+        """Units per second since construction."""
+        elapsed = time.perf_counter() - self._start_time
+        return (self.count - self._start) / elapsed if elapsed > 0 else 0.0
+
+    def line(self, extra: str = "") -> str:
+        """The status line: count, epoch, rate, ETA, the latest values, ``extra``."""
+        head = f"{self.desc} {self.count}" if self.desc else str(self.count)
+        parts = [head + (f"/{self.total}" if self.total is not None else "")]
+        if self._last_epoch is not None:
+            parts.append(f"epoch {self._last_epoch}")
+        rate = self.rate()
+        parts.append(f"{rate:.2f} {self.unit}/s")
         if self.total is not None:
-            parts.append("ETA " + format_duration((self.total - step) / rate if rate > 0 else -1))
-        parts += [f"{name} {value:.4g}" for name, value in (losses or {}).items()]
+            parts.append("ETA " + format_duration((self.total - self.count) / rate if rate > 0 else -1))
+        parts += [f"{name} {value:.4g}" for name, value in (self._last_values or {}).items()]
+        if extra:
+            parts.append(extra)
         return " | ".join(parts)
 
-    def update(self, step: int, losses: Mapping[str, float] | None = None, epoch: int | None = None) -> None:
-        """Report that ``step`` steps are complete."""
+    def update(self, n: int = 1, extra: str = "") -> None:
+        """Count ``n`` more units done; ``extra`` is appended to the line if one is shown."""
+        self.count += n
+        self._report(extra)
+
+    def update_to(self, count: int, losses: Mapping[str, float] | None = None, epoch: int | None = None) -> None:
+        """Report that ``count`` units (e.g. optimisation steps) are done, with the latest losses."""
+        self.count = count
+        self._last_values, self._last_epoch = losses, epoch
+        self._report("")
+
+    def _report(self, extra: str) -> None:
         if not self.enabled:
             return
+        now = time.perf_counter()
+        due = now - self._last_output >= self.throttle_s
         if self.tty:
-            now = time.perf_counter()
-            if now - self._last_draw < self.refresh_s and step != self.total:
-                return
-            self._last_draw = now
-            self.stream.write("\r\033[K" + self.line(step, losses, epoch))
-            self._drawn = True
-        elif step % self.log_every == 0:
-            self.stream.write(self.line(step, losses, epoch) + "\n")
+            if due or self.count == self.total:
+                self._emit("\r\033[K" + self.line(extra), now)
+                self._drawn = True
+        elif self.count % self.log_every == 0 if self.log_every is not None else due:
+            self._emit(self.line(extra) + "\n", now)
+
+    def _emit(self, text: str, now: float) -> None:
+        self.stream.write(text)
         self.stream.flush()
+        self._last_output = now
+        self._last_printed = self.count
 
     def write(self, message: str) -> None:
-        """Print a message without garbling the status line."""
+        """Print a message on a line of its own without garbling the status line."""
         if not self.enabled:
             return
         prefix = "\r\033[K" if self.tty and self._drawn else ""
         self.stream.write(prefix + message + "\n")
-        self._drawn = False
         self.stream.flush()
+        self._drawn = False
 
-    def close(self) -> None:
-        if self.enabled and self.tty and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
+    def close(self, extra: str = "") -> None:
+        """End the display: a line of the final count unless it is already shown (``extra`` forces one)."""
+        if not self.enabled:
+            return
+        if self.tty:
+            if extra or self._last_printed != self.count:
+                self._emit("\r\033[K" + self.line(extra), time.perf_counter())
+                self._drawn = True
+            if self._drawn:
+                self.stream.write("\n")
+                self.stream.flush()
+                self._drawn = False
+        elif extra or self._last_printed != self.count:
+            self._emit(self.line(extra) + "\n", time.perf_counter())

@@ -1,13 +1,10 @@
 """The loop's structure: epochs vs steps, hooks, cadence, resume modes, clear errors."""
 
-import io
-
 import pytest
 import torch
 
 from ddx.train import CheckpointError, CheckpointManager, EpochBatches, LoopConfig, Resume, RunDir, Trainer, run
 from ddx.train.checkpoint import atomic_save
-from ddx.utils.progress import Progress, format_duration
 
 
 class Recorder(Trainer):
@@ -114,32 +111,8 @@ def test_trainer_must_subclass(tmp_path):
         run(object(), _batches(), RunDir(tmp_path), _quiet(max_steps=1))
 
 
-class _Tty(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_progress_prints_a_line_per_log_when_not_a_tty():
-    stream = io.StringIO()
-    progress = Progress(total=6, log_every=3, stream=stream)
-    for step in range(1, 7):
-        progress.update(step, {"loss": 0.25}, epoch=0)
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 2
-    assert lines[0].startswith("step 3/6 | epoch 0 | ") and "it/s | ETA " in lines[0] and lines[0].endswith("loss 0.25")
-
-
-def test_progress_redraws_one_line_on_a_tty():
-    stream = _Tty()
-    progress = Progress(total=None, log_every=100, stream=stream, refresh_s=0.0)
-    progress.update(1, {"d_loss": 1.0})
-    progress.write("resumed")
-    progress.update(2)
-    progress.close()
-    text = stream.getvalue()
-    assert text.count("\r\033[K") == 3 and "ETA" not in text and text.endswith("\n")
-
-
-def test_format_duration():
-    assert format_duration(3725.2) == "1:02:05"
-    assert format_duration(-1) == "?" and format_duration(float("nan")) == "?"
+def test_progress_lines_follow_the_log_interval(tmp_path, capsys):
+    run(Recorder(), _batches(), RunDir(tmp_path), LoopConfig(max_steps=5, log_interval=2))
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" | ")[0] for line in lines] == ["step 2/5", "step 4/5", "step 5/5"]
+    assert lines[0].split(" | ")[1] == "epoch 0" and lines[-1].split(" | ")[-1].startswith("loss ")
