@@ -23,7 +23,7 @@ from ddx.models.ncsnpp_config import (
 )
 from ddx.models.ncsnpp_init import conv3x3, dense, linear
 from ddx.models.ncsnpp_layers import AttnBlockpp, Combine, Downsample, Upsample
-from ddx.nn.adaptive_norm import GroupNorm, num_groups_for
+from ddx.nn.adaptive_norm import ncsnpp_group_norm
 from ddx.nn.ddgan_embedding import GaussianFourierProjection, get_timestep_embedding
 
 __all__ = ["NCSNpp", "NCSNppConfig", "PixelNorm", "strip_module_prefix"]
@@ -39,10 +39,6 @@ class PixelNorm(nn.Module):
 
     def forward(self, z):
         return z / torch.sqrt(torch.mean(z**2, dim=1, keepdim=True) + 1e-8)
-
-
-def _group_norm(channels):
-    return GroupNorm(num_groups=num_groups_for(channels), num_channels=channels, eps=1e-6)
 
 
 class NCSNpp(nn.Module):
@@ -149,17 +145,17 @@ class NCSNpp(nn.Module):
                 else:
                     modules.append(self._make_block(in_ch=in_ch, up=True))
         if c.progressive != Progressive.OUTPUT_SKIP:
-            modules += [_group_norm(in_ch), conv3x3(in_ch, c.num_channels, init_scale=c.init_scale)]
+            modules += [ncsnpp_group_norm(in_ch), conv3x3(in_ch, c.num_channels, init_scale=c.init_scale)]
 
     def _build_output_pyramid(self, modules, i_level, in_ch, pyramid_ch):
         c = self.config
         top = i_level == self.num_resolutions - 1
         if c.progressive == Progressive.OUTPUT_SKIP:
             # The official code gives the lower levels' conv an explicit bias=True (the default anyway).
-            modules += [_group_norm(in_ch), conv3x3(in_ch, c.num_channels, init_scale=c.init_scale)]
+            modules += [ncsnpp_group_norm(in_ch), conv3x3(in_ch, c.num_channels, init_scale=c.init_scale)]
             return c.num_channels
         if top:
-            modules += [_group_norm(in_ch), conv3x3(in_ch, in_ch)]
+            modules += [ncsnpp_group_norm(in_ch), conv3x3(in_ch, in_ch)]
         else:
             modules.append(Upsample(in_ch=pyramid_ch, out_ch=in_ch, with_conv=True, fir=c.fir, fir_kernel=c.fir_kernel))
         return in_ch

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from ddx.models.ncsnpp_init import conv1x1, conv3x3, linear
 from ddx.models.ncsnpp_layers import NIN
-from ddx.nn.adaptive_norm import AdaptiveGroupNorm, GroupNorm, num_groups_for
+from ddx.nn.adaptive_norm import AdaptiveGroupNorm, ncsnpp_group_norm, num_groups_for
 from ddx.nn.resample import make_resample
 
 
@@ -91,7 +91,7 @@ class ResnetBlockBigGANppAdaGN(_ResnetBlock):
         self.fir_kernel = fir_kernel
         self.one_adagn = one_adagn
         if one_adagn:
-            second_norm = GroupNorm(num_groups=num_groups_for(out_ch), num_channels=out_ch, eps=1e-6)
+            second_norm = ncsnpp_group_norm(out_ch)
         else:
             second_norm = AdaptiveGroupNorm(num_groups_for(out_ch), out_ch, zemb_dim)
         self._init_common(act, in_ch, out_ch, temb_dim, zemb_dim, dropout, skip_rescale, init_scale, second_norm)

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ddx.models.ncsnpp_init import conv1x1, conv3x3, default_init_
-from ddx.nn.adaptive_norm import GroupNorm, num_groups_for
+from ddx.nn.adaptive_norm import ncsnpp_group_norm
 from ddx.nn.resample import FIRConv2d, FIRDownsample2d, FIRUpsample2d
 
 
@@ -34,7 +34,7 @@ class AttnBlockpp(nn.Module):
 
     def __init__(self, channels, skip_rescale=False, init_scale=0.0):
         super().__init__()
-        self.GroupNorm_0 = GroupNorm(num_groups=num_groups_for(channels), num_channels=channels, eps=1e-6)
+        self.GroupNorm_0 = ncsnpp_group_norm(channels)
         self.NIN_0 = NIN(channels, channels)
         self.NIN_1 = NIN(channels, channels)
         self.NIN_2 = NIN(channels, channels)

@@ -4,11 +4,11 @@ Modules that call kernels are FusedOp: `set_fused(model, False)` routes a whole 
 eager references, so one set of weights runs either way in one process.
 """
 
-from ddx.nn.adaptive_norm import AdaptiveGroupNorm, GroupNorm
+from ddx.nn.adaptive_norm import AdaptiveGroupNorm, ncsnpp_group_norm
 from ddx.nn.attention import AttentionBackend, AttentionBlock
 from ddx.nn.embedding import timestep_embedding
 from ddx.nn.fused import FusedOp, set_fused
-from ddx.nn.norm import GroupNorm32, normalization
+from ddx.nn.norm import GroupNorm, GroupNorm32, normalization
 from ddx.nn.resample import FIRDownsample2d, FIRUpsample2d
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "FusedOp",
     "GroupNorm",
     "GroupNorm32",
+    "ncsnpp_group_norm",
     "normalization",
     "set_fused",
     "timestep_embedding",

@@ -1,8 +1,8 @@
-"""DDGAN's group normalisations on top of `kernels.adagn`.
+"""DDGAN's group normalisations on top of `kernels.adagn`: min(C // 4, 32) groups, eps 1e-6.
 
 AdaptiveGroupNorm: GroupNorm without affine, then `gamma * GN(x) + beta` with [gamma, beta] a
-linear map of the latent embedding (one (N, C) affine per sample). GroupNorm: the same op with
-learned per-channel (C,) weight and bias (nn.GroupNorm's parameters and state_dict keys).
+linear map of the latent embedding (one (N, C) affine per sample). ncsnpp_group_norm: the plain
+GroupNorm of ddx.nn.norm with learned per-channel (C,) weight and bias (nn.GroupNorm's keys).
 Both can fold the SiLU that follows them into the kernel.
 """
 
@@ -11,11 +11,19 @@ import math
 import torch.nn as nn
 
 from ddx.nn.fused import FusedOp
+from ddx.nn.norm import GroupNorm
+
+NCSNPP_GROUPNORM_EPS = 1e-6
 
 
 def num_groups_for(channels):
     """DDGAN's group count: min(C // 4, 32)."""
     return min(channels // 4, 32)
+
+
+def ncsnpp_group_norm(channels):
+    """score_sde's `nn.GroupNorm(num_groups=min(C // 4, 32), num_channels=C, eps=1e-6)` on the adagn kernel."""
+    return GroupNorm(num_groups_for(channels), channels, eps=NCSNPP_GROUPNORM_EPS)
 
 
 def fan_out_uniform_(weight, scale=1.0):
@@ -37,7 +45,7 @@ class AdaptiveGroupNorm(FusedOp, nn.Module):
     dense layer with bias [1] * C + [0] * C (so gamma starts at 1 and beta at 0).
     """
 
-    def __init__(self, num_groups, in_channel, style_dim, eps=1e-6):
+    def __init__(self, num_groups, in_channel, style_dim, eps=NCSNPP_GROUPNORM_EPS):
         super().__init__()
         if num_groups < 1 or in_channel % num_groups != 0:
             raise ValueError(f"in_channel {in_channel} must be a positive multiple of num_groups {num_groups}")
@@ -58,9 +66,3 @@ class AdaptiveGroupNorm(FusedOp, nn.Module):
         gamma, beta = self.style(style).chunk(2, dim=1)
         return self.ops().adagn(x, gamma, beta, self.num_groups, eps=self.eps, silu=silu)
 
-
-class GroupNorm(FusedOp, nn.GroupNorm):
-    """nn.GroupNorm (same parameters and keys) computed by the adagn kernel, optionally with SiLU after."""
-
-    def forward(self, x, silu=False):
-        return self.ops().adagn(x, self.weight, self.bias, self.num_groups, eps=self.eps, silu=silu)

@@ -21,7 +21,8 @@ from ddx.models.ncsnpp import NCSNpp, NCSNppConfig, strip_module_prefix
 from ddx.models.ncsnpp_config import EmbeddingType, Progressive, ResblockType
 from ddx.nn import set_fused
 from ddx.nn import resample
-from ddx.nn.adaptive_norm import AdaptiveGroupNorm, GroupNorm
+from ddx.nn.adaptive_norm import AdaptiveGroupNorm, ncsnpp_group_norm
+from ddx.nn.norm import GroupNorm
 from ddx.nn.ddgan_embedding import GaussianFourierProjection, get_timestep_embedding
 from tests.tolerances import assert_close
 
@@ -290,13 +291,32 @@ def test_adaptive_group_norm(silu, fused):
 
 @pytest.mark.parametrize("fused", [False, True], ids=["reference", "fused"])
 def test_group_norm_matches_nn_group_norm(fused):
-    ours = set_fused(GroupNorm(2, 6, eps=1e-6), fused)
-    theirs = torch.nn.GroupNorm(2, 6, eps=1e-6)
-    randomize(theirs, 8)
-    ours.load_state_dict(theirs.state_dict(), strict=True)
+    """The constructor's silu is the default; a call may override it either way."""
+    theirs = randomize(torch.nn.GroupNorm(2, 6, eps=1e-6), 8)
     x = torch.randn(3, 6, 4, 1)
-    assert_close(ours(x), theirs(x))
-    assert_close(ours(x, silu=True), F.silu(theirs(x)))
+    for default_silu in (False, True):
+        ours = set_fused(GroupNorm(2, 6, eps=1e-6, silu=default_silu), fused)
+        ours.load_state_dict(theirs.state_dict(), strict=True)
+        expected = theirs(x)
+        assert_close(ours(x), F.silu(expected) if default_silu else expected)
+        assert_close(ours(x, silu=True), F.silu(expected))
+        assert_close(ours(x, silu=False), expected)
+
+
+def test_ncsnpp_group_norm_is_the_official_layer():
+    """score_sde's nn.GroupNorm(min(C // 4, 32), C, eps=1e-6), with the same keys."""
+    for channels, groups in ((8, 2), (256, 32)):
+        norm = ncsnpp_group_norm(channels)
+        assert (norm.num_groups, norm.num_channels, norm.eps, norm.silu) == (groups, channels, 1e-6, False)
+        assert set(norm.state_dict()) == {"weight", "bias"}
+
+
+def test_group_norm_scale_shift_without_affine():
+    norm = set_fused(GroupNorm(3, 6, affine=False), False)
+    x, scale, shift = torch.randn(2, 6, 5), torch.randn(2, 6), torch.randn(2, 6)
+    expected = F.group_norm(x, 3, eps=1e-5) * (1 + scale[..., None]) + shift[..., None]
+    assert_close(norm.scale_shift(x, scale, shift), expected)
+    assert_close(norm.scale_shift(x, scale, shift, silu=True), F.silu(expected))
 
 
 OPS = [pytest.param(reference.upfirdn2d, id="reference"), pytest.param(kernels.upfirdn2d, id="fused")]
