@@ -114,8 +114,11 @@ def test_r1_gradient_fused_equals_eager_through_discriminator_small():
         r1_penalty(model(x, t, x_tp1).view(-1), x, 1.0).backward()
         grads.append([p.grad for p in model.parameters()])
     for fused_grad, eager_grad in zip(*grads):
-        assert_close(fused_grad, eager_grad)
-    assert any(float(g.abs().sum()) > 0 for g in grads[0])
+        # Parameters R1 does not reach (the final bias: d/dx of D does not depend on it) have no gradient.
+        assert (fused_grad is None) == (eager_grad is None)
+        if fused_grad is not None:
+            assert_close(fused_grad, eager_grad)
+    assert sum(g is not None and float(g.abs().sum()) > 0 for g in grads[0]) > len(grads[0]) // 2
 
 
 def test_nvtx_ranges_name_the_training_phases():
