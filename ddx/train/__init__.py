@@ -34,7 +34,9 @@ What :func:`run` does
 - Resumes (``Resume.AUTO`` by default) from the newest ``run_dir/checkpoints/ckpt_<step>.pt`` or a given
   path: trainer state, every rank's RNG states (torch CPU/CUDA, numpy, random) and the data position
   (epoch, batch within the epoch), so the continuation is bit-identical to an uninterrupted run on the
-  CPU. Rank 0 reads the file and sends it to the other ranks (no shared disk needed).
+  CPU. Each rank memory-maps the file where it sees the same file as rank 0 (one node, shared
+  storage; compared by size, mtime and the zip directory); rank 0 sends it to the other ranks only
+  (no shared disk needed).
 - Each step: ``train_step``, then the NaN guard (NonFiniteLossError naming the term and step, raised
   on every rank together, before that step can be checkpointed), then logging every ``log_interval``
   steps (losses averaged over ranks, to ``metrics.jsonl``), checkpoints every ``save_interval`` steps.
@@ -43,7 +45,13 @@ What :func:`run` does
 - Only rank 0 writes files and shows progress (a redrawn line on a TTY, a line per log otherwise).
 """
 
-from ddx.train.checkpoint import CheckpointError, CheckpointManager, atomic_save, load_checkpoint
+from ddx.train.checkpoint import (
+    CheckpointError,
+    CheckpointManager,
+    UnsafeCheckpointError,
+    atomic_save,
+    load_checkpoint,
+)
 from ddx.train.data import EpochBatches
 from ddx.train.distributed import (
     Backend,
@@ -68,8 +76,8 @@ from ddx.train.rundir import RunDir, images_to_uint8_grid, to_jsonable
 
 __all__ = [
     "Backend", "BatchSource", "CheckpointError", "CheckpointManager", "DistContext", "EpochBatches",
-    "LoopConfig", "LoopState", "NonFiniteLossError", "Resume", "RunDir", "Trainer", "all_gather_cat",
-    "all_gather_object", "all_reduce_mean", "atomic_save", "barrier", "broadcast_from_main",
+    "LoopConfig", "LoopState", "NonFiniteLossError", "Resume", "RunDir", "Trainer", "UnsafeCheckpointError",
+    "all_gather_cat", "all_gather_object", "all_reduce_mean", "atomic_save", "barrier", "broadcast_from_main",
     "capture_rng_state", "check_finite", "images_to_uint8_grid", "init_distributed", "load_checkpoint",
     "print_main", "rank_seed", "restore_rng_state", "run", "seed_everything", "shutdown", "to_jsonable",
     "unwrap", "wrap_ddp",

@@ -8,6 +8,7 @@ taken for one.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
@@ -22,6 +23,7 @@ from ddx.utils.checks import check_positive_int
 
 _NAME = re.compile(r"^ckpt_(\d{9})\.pt$")
 _ZIP_MAGIC = b"PK\x03\x04"
+_FINGERPRINT_TAIL = 64 * 1024
 
 
 class CheckpointError(RuntimeError):
@@ -43,31 +45,59 @@ def atomic_save(state: Any, path: str | os.PathLike, make_parents: bool = False)
     return atomic_write(path, lambda f: torch.save(state, f), make_parents)
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint holds objects (custom classes, functions) that ``weights_only`` loading refuses."""
+
+
 def load_checkpoint(source: str | os.PathLike | bytes, name: str | None = None) -> Any:
     """Load a checkpoint with ``torch.load(..., map_location='cpu', weights_only=True)``.
 
-    ``source`` is a path or the file's bytes (``name`` then names it in errors).
-    Raises CheckpointError naming the file when it is missing, truncated/corrupt, or holds
-    objects other than tensors, containers, numbers, strings and None.
+    ``source`` is a path or the file's bytes (``name`` then names it in errors). A path is
+    memory-mapped (``mmap=True``): tensors are read from the page cache as they are used instead of
+    the file being read into memory first and copied into tensors; where mapping fails it is read
+    normally. Raises CheckpointError naming the file when it is missing, truncated/corrupt, or
+    (UnsafeCheckpointError) holds objects other than tensors, containers, numbers, strings and None.
     """
     label = name or ("<bytes>" if isinstance(source, bytes) else str(source))
     if isinstance(source, bytes):
-        data = source
-    else:
-        if not os.path.isfile(source):
-            raise CheckpointError(f"checkpoint file not found: {label}")
-        data = Path(source).read_bytes()
-    # torch.save writes zip archives; anything else would reach torch's legacy unpickler, whose
-    # errors on garbage read like weights_only refusals.
-    if not data.startswith(_ZIP_MAGIC):
-        raise CheckpointError(f"checkpoint {label} is corrupt or truncated: not a torch.save zip archive "
-                              f"({len(data)} bytes)")
+        _check_zip_header(source[:len(_ZIP_MAGIC)], len(source), label)
+        return _torch_load(io.BytesIO(source), label, mmap=False)
+    _check_zip_header(*_read_header(source, label), label)
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return _torch_load(source, label, mmap=True)
+    except UnsafeCheckpointError:
+        raise
+    except CheckpointError:
+        # Mapping is not possible everywhere (some file systems); a corrupt file fails again below.
+        return _torch_load(source, label, mmap=False)
+
+
+def _read_header(path: str | os.PathLike, label: str) -> tuple[bytes, int]:
+    """The first bytes of the file and its size, without reading the rest."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_ZIP_MAGIC)), os.fstat(f.fileno()).st_size
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise CheckpointError(f"checkpoint file not found: {label}") from None
+    except OSError as err:
+        raise CheckpointError(f"checkpoint {label} cannot be read: {err}") from err
+
+
+def _check_zip_header(head: bytes, size: int, label: str) -> None:
+    # torch.save writes zip archives; anything else would reach torch's legacy unpickler, whose
+    # errors on garbage read like weights_only refusals (and mmap needs the zip format).
+    if head != _ZIP_MAGIC:
+        raise CheckpointError(f"checkpoint {label} is corrupt or truncated: not a torch.save zip archive "
+                              f"({size} bytes)")
+
+
+def _torch_load(source: Any, label: str, mmap: bool) -> Any:
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         if "weights only" not in str(err).lower():
             raise CheckpointError(f"checkpoint {label} is corrupt or truncated: {err}") from err
-        raise CheckpointError(
+        raise UnsafeCheckpointError(
             f"checkpoint {label} holds objects that weights_only loading refuses (only tensors, "
             f"dicts, lists, tuples, numbers, strings and None are allowed): {_refusal_reason(err)}"
         ) from err
@@ -83,11 +113,28 @@ def _refusal_reason(err: Exception) -> str:
 
 
 def read_checkpoint_bytes(path: str | os.PathLike) -> bytes:
-    """The raw bytes of a checkpoint file (to broadcast to ranks that cannot see the file)."""
+    """The raw bytes of a checkpoint file (to send to ranks that cannot see the file)."""
     try:
         return Path(path).read_bytes()
     except FileNotFoundError as err:
         raise CheckpointError(f"checkpoint file not found: {path}") from err
+
+
+def checkpoint_fingerprint(path: str | os.PathLike) -> tuple[int, int, str] | None:
+    """(size, mtime in ns, SHA-256 of the last 64 KiB) of a file, or None when it cannot be read.
+
+    The tail of a torch.save zip archive is its central directory, which lists every record's name,
+    size and CRC-32, so equal fingerprints on two ranks mean the same checkpoint (a same-named file
+    of another run, or a copy with another mtime, reads as different) at the cost of one small read.
+    """
+    try:
+        with open(path, "rb") as f:
+            stat = os.fstat(f.fileno())
+            f.seek(max(0, stat.st_size - _FINGERPRINT_TAIL))
+            tail = f.read(_FINGERPRINT_TAIL)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns, hashlib.sha256(tail).hexdigest()
 
 
 class CheckpointManager:

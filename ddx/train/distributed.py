@@ -188,6 +188,18 @@ def broadcast_from_main(obj: Any, ctx: DistContext) -> Any:
     return box[0]
 
 
+def send_object(obj: Any, dst: int, ctx: DistContext) -> None:
+    """Send a picklable ``obj`` to rank ``dst`` alone (it calls :func:`recv_object`)."""
+    dist.send_object_list([obj], dst=dst, device=ctx.device if ctx.backend is Backend.NCCL else None)
+
+
+def recv_object(src: int, ctx: DistContext) -> Any:
+    """The object rank ``src`` sends with :func:`send_object`."""
+    box: list[Any] = [None]
+    dist.recv_object_list(box, src=src, device=ctx.device if ctx.backend is Backend.NCCL else None)
+    return box[0]
+
+
 def wrap_ddp(module: nn.Module, ctx: DistContext, **ddp_kwargs: Any) -> nn.Module:
     """Wrap ``module`` (already on ``ctx.device``) in DistributedDataParallel when there are ranks.
 

@@ -16,8 +16,21 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 
-from ddx.train.checkpoint import CheckpointError, CheckpointManager, load_checkpoint, read_checkpoint_bytes
-from ddx.train.distributed import DistContext, all_gather_object, all_reduce_mean, broadcast_from_main
+from ddx.train.checkpoint import (
+    CheckpointError,
+    CheckpointManager,
+    checkpoint_fingerprint,
+    load_checkpoint,
+    read_checkpoint_bytes,
+)
+from ddx.train.distributed import (
+    DistContext,
+    all_gather_object,
+    all_reduce_mean,
+    broadcast_from_main,
+    recv_object,
+    send_object,
+)
 from ddx.train.guard import check_finite
 from ddx.train.rng import capture_rng_state, restore_rng_state
 from ddx.train.rundir import RunDir
@@ -117,15 +130,18 @@ class LoopState:
     elapsed_s: float = 0.0
 
 
+def _capture(fn: Callable[[], _T]) -> tuple[_T | None, Exception | None]:
+    """(fn(), None), or (None, the error it raised)."""
+    try:
+        return fn(), None
+    except Exception as err:
+        return None, err
+
+
 def _main_decides(fn: Callable[[], _T], ctx: DistContext) -> _T:
     """Run ``fn`` on rank 0 and give every rank its result, or make every rank raise its error."""
-    result, error = None, None
-    if ctx.is_main:
-        try:
-            result = fn()
-        except Exception as err:  # re-raised on every rank below, so no rank waits forever
-            error = err
-    result, error = broadcast_from_main((result, error), ctx)
+    # The error is re-raised on every rank below, so no rank waits forever.
+    result, error = broadcast_from_main(_capture(fn) if ctx.is_main else (None, None), ctx)
     if error is not None:
         raise error
     return result
@@ -143,9 +159,54 @@ def _checkpoint_to_load(resume: Resume | str | os.PathLike, manager: CheckpointM
     return None if resume is Resume.NEVER else latest
 
 
+def _fingerprint(path: Path) -> tuple[int, int, str]:
+    fingerprint = checkpoint_fingerprint(path)
+    if fingerprint is None:
+        what = "cannot be read" if path.exists() else "not found"
+        raise CheckpointError(f"checkpoint file {what}: {path}")
+    return fingerprint
+
+
+def _load_on_every_rank(path: Path, ctx: DistContext) -> Any:
+    """Every rank's copy of the checkpoint at ``path``, read from the file where the rank sees the
+    same file as rank 0 (one node, shared storage), else sent by rank 0 (only to those ranks).
+
+    Collective. Any rank's failure is raised on every rank, so none is left waiting.
+    """
+    expected = _main_decides(lambda: _fingerprint(path), ctx)
+    same_file = all_gather_object(ctx.is_main or checkpoint_fingerprint(path) == expected, ctx)
+    payload, error = None, None
+    try:
+        if ctx.is_main:
+            receivers = [rank for rank, same in enumerate(same_file) if not same]
+            if receivers:
+                data = _capture(lambda: read_checkpoint_bytes(path))
+                for rank in receivers:
+                    send_object(data, rank, ctx)
+                del data
+            payload = load_checkpoint(path)
+        elif same_file[ctx.rank]:
+            payload = load_checkpoint(path)
+        else:
+            data, sent_error = recv_object(0, ctx)
+            if sent_error is not None:
+                raise sent_error
+            payload = load_checkpoint(data, name=str(path))
+    except Exception as err:  # raised after the others have heard of it
+        error = err
+    failures = [(rank, message) for rank, message in
+                enumerate(all_gather_object(None if error is None else f"{type(error).__name__}: {error}", ctx))
+                if message is not None]
+    if error is not None:
+        raise error
+    if failures:
+        rank, message = failures[0]
+        raise CheckpointError(f"rank {rank} could not load {path}: {message}")
+    return payload
+
+
 def _restore(trainer: Trainer, path: Path, batches_per_epoch: int, ctx: DistContext) -> LoopState:
-    data = _main_decides(lambda: read_checkpoint_bytes(path), ctx)
-    payload = load_checkpoint(data, name=str(path))
+    payload = _load_on_every_rank(path, ctx)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint written by ddx.train.run")
     if payload["world_size"] != ctx.world_size:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ddx.train import CheckpointError, CheckpointManager, atomic_save, capture_rng_state, load_checkpoint
-from ddx.train import restore_rng_state
+from ddx.train import UnsafeCheckpointError, restore_rng_state
 
 
 class NotAllowed:
@@ -68,7 +68,7 @@ def test_leftover_partial_temp_file_is_ignored(tmp_path):
 def test_pickled_object_is_refused(tmp_path):
     path = tmp_path / "ckpt_000000001.pt"
     torch.save({"w": torch.ones(2), "evil": NotAllowed()}, path)
-    with pytest.raises(CheckpointError, match=r"ckpt_000000001\.pt holds objects that weights_only") as info:
+    with pytest.raises(UnsafeCheckpointError, match=r"ckpt_000000001\.pt holds objects that weights_only") as info:
         CheckpointManager(tmp_path, keep_last=1).load_latest()
     assert "NotAllowed" in str(info.value)
 
@@ -89,6 +89,41 @@ def test_corrupt_file_names_the_path(tmp_path, damage):
     path.write_bytes({"truncated": data[: len(data) // 3], "garbage": b"not a checkpoint" * 8, "empty": b""}[damage])
     with pytest.raises(CheckpointError, match=f"checkpoint {path} is corrupt or truncated"):
         load_checkpoint(path)
+
+
+def test_a_path_is_memory_mapped_not_read_into_memory(tmp_path, monkeypatch):
+    path = atomic_save(_state(3.0), tmp_path / "ckpt_000000003.pt")
+    calls = []
+    real_load = torch.load
+
+    def spy(source, **kwargs):
+        calls.append((type(source).__name__, kwargs.get("mmap")))
+        return real_load(source, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    monkeypatch.setattr(type(path), "read_bytes", lambda self: pytest.fail("the whole file was read into memory"))
+    assert load_checkpoint(path)["meta"]["step"] == 3
+    assert calls == [("PosixPath", True)]
+
+
+def test_falls_back_to_a_plain_read_where_mapping_fails(tmp_path, monkeypatch):
+    path = atomic_save(_state(2.0), tmp_path / "ckpt_000000002.pt")
+    real_load = torch.load
+
+    def no_mmap(source, **kwargs):
+        if kwargs.get("mmap"):
+            raise RuntimeError("mmap not supported on this file system")
+        return real_load(source, **kwargs)
+
+    monkeypatch.setattr(torch, "load", no_mmap)
+    assert torch.equal(load_checkpoint(path)["w"], torch.full((3, 2), 2.0))
+
+
+def test_bytes_load_like_the_file(tmp_path):
+    path = atomic_save(_state(6.0), tmp_path / "c.pt")
+    assert load_checkpoint(path.read_bytes(), name="sent")["meta"] == load_checkpoint(path)["meta"]
+    with pytest.raises(CheckpointError, match="checkpoint sent is corrupt or truncated"):
+        load_checkpoint(path.read_bytes()[:100], name="sent")
 
 
 @pytest.mark.parametrize("keep_last, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)],

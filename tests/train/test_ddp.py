@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import _load_ranks
 from _train_toy import ToyTrainer, main
-from ddx.train import CheckpointManager, DistContext, RunDir, init_distributed, unwrap, wrap_ddp
+from ddx.train import CheckpointManager, DistContext, RunDir, atomic_save, init_distributed, unwrap, wrap_ddp
 
 SCRIPT = Path(__file__).with_name("_train_toy.py")
 
@@ -51,6 +52,36 @@ def test_two_ranks_match_one_process(tmp_path, restore_threads):
 
     gathered = json.loads((tmp_path / "ddp" / "collectives.json").read_text())
     assert gathered == {"t": [0, 10, 11], "losses": [0.0, 5.0, 5.5], "mean": [0.5, 1.0]}
+
+
+def test_ranks_read_the_checkpoint_they_share_and_receive_the_one_they_lack(tmp_path):
+    def save(directory, value, mtime_ns=None):
+        directory.mkdir()
+        atomic_save({"value": torch.full((4,), float(value))}, directory / "ckpt.pt")
+        if mtime_ns is not None:
+            os.utime(directory / "ckpt.pt", ns=(mtime_ns, mtime_ns))
+        return str(directory)
+
+    shared = save(tmp_path / "shared", 1)
+    (tmp_path / "empty").mkdir()
+    corrupt = save(tmp_path / "corrupt", 5)
+    (Path(corrupt) / "ckpt.pt").write_bytes((Path(corrupt) / "ckpt.pt").read_bytes()[:200])
+    scenarios = [
+        ("shared", [shared, shared]),
+        # Another run's file under the same name, same size and mtime: only the content differs.
+        ("other-file", [save(tmp_path / "a", 2, 10**18), save(tmp_path / "b", 3, 10**18)]),
+        ("missing", [save(tmp_path / "c", 4), str(tmp_path / "empty")]),
+        ("corrupt", [corrupt, corrupt]),
+    ]
+    torch.multiprocessing.start_processes(_load_ranks.worker, args=(str(tmp_path / "store"), scenarios, str(tmp_path)),
+                                          nprocs=2, start_method="spawn")
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["shared"] == ranks[1]["shared"] == {"value": [1.0] * 4, "received": False}
+    assert ranks[1]["other-file"] == {"value": [2.0] * 4, "received": True}  # rank 0's, not its own
+    assert ranks[1]["missing"] == {"value": [4.0] * 4, "received": True}
+    assert all(not r[name]["received"] for r in ranks[:1] for name in ("other-file", "missing"))
+    for r in ranks:  # every rank raises, none is left waiting
+        assert r["corrupt"]["error"].startswith("checkpoint ckpt.pt is corrupt or truncated")
 
 
 def test_single_process_without_torchrun(monkeypatch):
