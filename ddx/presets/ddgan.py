@@ -50,18 +50,20 @@ STACKED_DIGITS = Preset(
 
 # toy25: the chain does its generating in the noisiest step and denoises in the others when the modes are
 # far apart relative to the unit-variance noise, so the data are trained at twice their size (data_scale
-# 0.5: x / 0.5, spacing 4, std 0.1; sample.py scales back). Training on x / 4 (data in [-1, 1]) was worse:
-# at 3,000 steps 19 modes, 6.4% high-quality vs 20 modes, 14% at x / 0.5 (and 20 modes, 3.8% unscaled,
-# lr 2e-4). Cosine LR to 1e-5 over the run; EMA 0.999 of G. One step costs ~25 ms of one CPU core
-# (batch 256, width 256), so 51 epochs of 390 batches (~19,900 steps) take ~8-9 minutes on an idle core.
-# Measured on a heavily shared machine, this recipe had reached 21 of 25 modes and 15% high-quality
-# samples after 4,000 steps, still improving; whether ~20,000 steps reach the 24 modes / 80%
-# has not been verified.
+# 0.5: x / 0.5, spacing 4, std 0.1; sample.py scales back). Measured (2,000 samples, EMA and raw G, cosine
+# LR to 1e-5 over the run, batch 256, width 256, nz 2), modes / high-quality fraction of the raw G:
+#   x / 4 (data in [-1, 1]), lr 2e-4, r1 0.01:          3,000 steps: 19 / 6.4%
+#   x / 1,                   lr 2e-4, r1 0.01:          4,000 steps: 21 / 7.9%
+#   x / 0.5,                 lr 2e-4, r1 0.01:          4,000: 21 / 15%;  6,000 (end): 22 / 22% (EMA 23 / 20%)
+#   x / 0.5, lr_g 2e-4, lr_d 5e-4, r1 0.001 (this preset): 2,000: 21 / 11%;  4,000: 22 / 32%
+# One step costs ~25 ms of one CPU core, so 51 epochs of 390 batches (~19,900 steps) take ~8-9 minutes on
+# an idle core. Whether that reaches the 24 modes / 80% has not been verified (the shared machine
+# ran these experiments 5-10x slower than an idle one).
 TOY25 = Preset(
     "toy25",
     "CPU preset: 2-D grid of 25 Gaussians, 4 steps, MLP generator and discriminator (data trained at 2x size)",
     dict(dataset=DatasetName.TOY25, exp="ddgan_toy25", num_timesteps=4, nz=2, t_emb_dim=64, toy_hidden=256,
-         toy_layers=3, data_scale=0.5, batch_size=256, num_epoch=50, lr_g=2e-4, lr_d=2e-4, r1_gamma=0.01,
+         toy_layers=3, data_scale=0.5, batch_size=256, num_epoch=50, lr_g=2e-4, lr_d=5e-4, r1_gamma=0.001,
          use_ema=True, ema_decay=0.999, save_content_every=10, save_ckpt_every=10, log_interval=100),
 )
 
