@@ -19,7 +19,6 @@ from ddx.cli.validators import (
     FlagValueError,
     enum_choice,
     existing_dir,
-    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
