@@ -3,7 +3,9 @@
 Range names used across ddx (training phases and sampling steps):
     train/data, train/d_step, train/r1, train/g_step, train/ema, train/checkpoint   (DDGAN)
     train/data, train/step, train/ema, train/checkpoint                             (IDDPM)
-    sample/step_<i>   each reverse step i = T-1 .. 0, with sample/generator and sample/posterior inside (DDGAN)
+    sample/step_<i>   each reverse step i = T-1 .. 0, with sample/generator and sample/posterior inside (DDGAN;
+                      the IDDPM sampler emits sample/step_<i> alone)
+    sample/replay     one CUDA-graph replay of the whole DDGAN chain (SamplerMode.GRAPHS)
 
 `steady_state(profile_from, profile_steps)` starts the CUDA profiler (cudaProfilerStart) at a given
 iteration and stops it after a number of iterations, so `nsys profile --capture-range=cudaProfilerApi`
