@@ -17,6 +17,13 @@ TOLERANCES = {
 }
 
 
+# Network outputs and gradients against the official code (the fixture README's suggestion): the
+# official outputs themselves move by up to ~1e-5 relative between CPU kernel paths (thread count,
+# oneDNN on/off), and ddx regroups some arithmetic (GroupNorm affines folded into one per-sample
+# gamma/beta, attention as one SDPA call), so 1e-4 relative with a 1e-5 absolute floor.
+NETWORK = dict(rtol=1e-4, atol=1e-5)
+
+
 def assert_close(actual, expected, dtype=None, **override):
     """torch.testing.assert_close with the table's tolerance for `dtype` (default: expected's dtype)."""
     tol = dict(TOLERANCES[dtype or expected.dtype])

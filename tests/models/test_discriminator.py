@@ -7,28 +7,15 @@ official modules (NVlabs/denoising-diffusion-gan @ 6818ded) imported from a scra
 the repo.
 """
 
-import pathlib
-
 import pytest
 import torch
 
 from ddx.models.discriminator import Discriminator_large, Discriminator_small, minibatch_stddev
 from ddx.nn import set_fused
-from tests.tolerances import assert_close
+from tests.models.model_helpers import load_fixture, randomize_parameters
+from tests.tolerances import NETWORK, assert_close
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
-# The fixture README's tolerance for network outputs and gradients.
-NETWORK_TOL = dict(rtol=1e-4, atol=1e-5)
-DISC = torch.load(FIXTURES / "ddgan_disc.pt", weights_only=True)
-
-
-def randomize(model, seed):
-    """Random weights everywhere (the official init scales output convs by 1e-10)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.rand(p.shape, generator=gen) * 0.6 - 0.3)
-    return model
+DISC = load_fixture("ddgan_disc.pt")
 
 
 def r1_terms(model, x_t, t, x_tp1):
@@ -68,8 +55,8 @@ def test_fixture_output_and_input_gradient(name):
     x_t = case["x_t"].clone().requires_grad_(True)
     out = model(x_t, case["t"], case["x_tp1"])
     (grad,) = torch.autograd.grad(out.sum(), x_t)
-    assert_close(out, case["output"], **NETWORK_TOL)
-    assert_close(grad, case["grad_x_t_of_output_sum"], **NETWORK_TOL)
+    assert_close(out, case["output"], **NETWORK)
+    assert_close(grad, case["grad_x_t_of_output_sum"], **NETWORK)
 
 
 # The published recipes: CIFAR-10 uses Discriminator_small (nc = 2 * 3, ngf 64, t_emb_dim 256),
@@ -94,22 +81,22 @@ def tiny_pair(batch, size, seed=12):
 
 def test_fused_path_equals_reference_path():
     """Output, R1 gradient and its parameter gradients (double backward through the Triton upfirdn2d)."""
-    model = randomize(Discriminator_small(nc=2, ngf=1, t_emb_dim=8), 11)
+    model = randomize_parameters(Discriminator_small(nc=2, ngf=1, t_emb_dim=8), 11)
     inputs = tiny_pair(batch=4, size=8)
     fused = r1_terms(set_fused(model, True), *inputs)
     eager = r1_terms(set_fused(model, False), *inputs)
     assert fused[0].shape == (4, 1)
-    assert_close(fused[0], eager[0], **NETWORK_TOL)
-    assert_close(fused[1], eager[1], **NETWORK_TOL)
+    assert_close(fused[0], eager[0], **NETWORK)
+    assert_close(fused[1], eager[1], **NETWORK)
     for a, b in zip(fused[2], eager[2]):
         assert (a is None) == (b is None)
         if a is not None:
-            assert_close(a, b, **NETWORK_TOL)
+            assert_close(a, b, **NETWORK)
 
 
 def test_large_runs_r1_on_64px():
     """Six /2 blocks take 64 px to 1 px; the R1 double backward reaches the weights through all of them."""
-    model = set_fused(randomize(Discriminator_large(nc=2, ngf=1, t_emb_dim=8), 13), False)
+    model = set_fused(randomize_parameters(Discriminator_large(nc=2, ngf=1, t_emb_dim=8), 13), False)
     out, grad, second = r1_terms(model, *tiny_pair(batch=2, size=64))
     assert out.shape == (2, 1) and grad.shape == (2, 1, 64, 64)
     # Biases that only move LeakyReLU kinks get no second-order gradient; the weights on the input path do.

@@ -9,7 +9,6 @@ imported from a scratch copy outside the repo, with its CUDA-extension imports s
 
 import argparse
 import dataclasses
-import pathlib
 
 import pytest
 import torch
@@ -24,15 +23,11 @@ from ddx.nn import resample
 from ddx.nn.adaptive_norm import AdaptiveGroupNorm, ncsnpp_group_norm
 from ddx.nn.norm import GroupNorm
 from ddx.nn.ddgan_embedding import GaussianFourierProjection, get_timestep_embedding
-from tests.tolerances import assert_close
+from tests.models.model_helpers import load_fixture, randomize_parameters
+from tests.tolerances import NETWORK, assert_close
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
-# The fixture README's tolerance for network outputs and gradients (the official outputs move by
-# ~1e-5 relative between CPU kernel paths; ddx computes attention with one SDPA call).
-NETWORK_TOL = dict(rtol=1e-4, atol=1e-5)
-
-NCSNPP = torch.load(FIXTURES / "ddgan_ncsnpp.pt", weights_only=True)
-UPFIRDN = torch.load(FIXTURES / "upfirdn2d.pt", weights_only=True)
+NCSNPP = load_fixture("ddgan_ncsnpp.pt")
+UPFIRDN = load_fixture("upfirdn2d.pt")
 
 # train_ddgan.py's argparse defaults for the fields NCSNpp reads (ch_mult has none there).
 ARGPARSE_DEFAULTS = dict(
@@ -52,15 +47,6 @@ TINY = dict(image_size=8, num_channels_dae=8, ch_mult=(1, 2), num_res_blocks=1, 
 def fixture_generator():
     model = set_fused(NCSNpp(FIXTURE_CONFIG), False).eval()
     model.load_state_dict(NCSNPP["state_dict"], strict=True)
-    return model
-
-
-def randomize(model, seed):
-    """Random weights everywhere (the official init zeroes output layers, which would hide errors)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.rand(p.shape, generator=gen) * 0.6 - 0.3)
     return model
 
 
@@ -96,7 +82,7 @@ def test_fixture_output_strict_load():
     assert sum(p.numel() for p in model.parameters()) == NCSNPP["param_count"]
     with torch.no_grad():
         out = model(NCSNPP["x"], NCSNPP["t"], NCSNPP["z"])
-    assert_close(out, NCSNPP["output"], **NETWORK_TOL)
+    assert_close(out, NCSNPP["output"], **NETWORK)
 
 
 def test_fixture_sampling_steps():
@@ -110,7 +96,7 @@ def test_fixture_sampling_steps():
     t = torch.tensor(run["step_t"], dtype=torch.int64).repeat_interleave(batch)
     with torch.no_grad():
         out = model(run["per_step_x_t"].flatten(0, 1), t, run["latents"].flatten(0, 1))
-    assert_close(out, run["per_step_x_0"].flatten(0, 1), **NETWORK_TOL)
+    assert_close(out, run["per_step_x_0"].flatten(0, 1), **NETWORK)
 
 
 def test_state_dict_order_and_module_prefix():
@@ -158,7 +144,7 @@ VARIANTS = {
 @pytest.mark.parametrize("overrides", list(VARIANTS.values()), ids=list(VARIANTS))
 def test_variants_build_and_run(overrides):
     config = NCSNppConfig(**{**TINY, **overrides})
-    model = set_fused(randomize(NCSNpp(config), 3), False)
+    model = set_fused(randomize_parameters(NCSNpp(config), 3), False)
     x, t, z = tiny_inputs(config, batch=2)
     out = model(x, t, z)
     assert out.shape == x.shape
@@ -176,7 +162,7 @@ def test_variants_build_and_run(overrides):
 def test_batch_of_one_and_not_use_tanh():
     """Samples are independent (a batch of one gives the same row); not_use_tanh drops only the final tanh."""
     config = NCSNppConfig(**TINY)
-    with_tanh = set_fused(randomize(NCSNpp(config), 4), False).eval()
+    with_tanh = set_fused(randomize_parameters(NCSNpp(config), 4), False).eval()
     without = set_fused(NCSNpp(dataclasses.replace(config, not_use_tanh=True)), False).eval()
     without.load_state_dict(with_tanh.state_dict(), strict=True)
     x, t, z = tiny_inputs(config, batch=2)
@@ -184,15 +170,15 @@ def test_batch_of_one_and_not_use_tanh():
         both = with_tanh(x, t, z)
         first = with_tanh(x[:1], t[:1], z[:1])
         raw = without(x, t, z)
-    assert_close(first, both[:1], **NETWORK_TOL)
-    assert_close(torch.tanh(raw), both, **NETWORK_TOL)
+    assert_close(first, both[:1], **NETWORK)
+    assert_close(torch.tanh(raw), both, **NETWORK)
     assert not torch.allclose(raw, both)
 
 
 def test_fused_path_equals_reference_path():
     """Forward and every gradient through the Triton AdaGN and upfirdn2d (interpreter) vs the eager path."""
     config = NCSNppConfig(**TINY)
-    model = randomize(NCSNpp(config), 5)
+    model = randomize_parameters(NCSNpp(config), 5)
     x, t, z = tiny_inputs(config, batch=2)
     results = []
     for fused in (True, False):
@@ -203,10 +189,10 @@ def test_fused_path_equals_reference_path():
         out.square().sum().backward()
         results.append((out.detach(), xg.grad, [p.grad.clone() for p in model.parameters() if p.requires_grad]))
     (out_f, gx_f, gp_f), (out_r, gx_r, gp_r) = results
-    assert_close(out_f, out_r, **NETWORK_TOL)
-    assert_close(gx_f, gx_r, **NETWORK_TOL)
+    assert_close(out_f, out_r, **NETWORK)
+    assert_close(gx_f, gx_r, **NETWORK)
     for a, b in zip(gp_f, gp_r):
-        assert_close(a, b, **NETWORK_TOL)
+        assert_close(a, b, **NETWORK)
 
 
 @pytest.mark.parametrize(
@@ -273,7 +259,7 @@ def test_adaptive_group_norm(silu, fused):
     """gamma * GN(x) + beta with [gamma, beta] = style(z); initial style bias [1] * C + [0] * C."""
     norm = AdaptiveGroupNorm(num_groups=3, in_channel=12, style_dim=5)
     assert torch.equal(norm.style.bias, torch.cat([torch.ones(12), torch.zeros(12)]))
-    set_fused(randomize(norm, 6), fused)
+    set_fused(randomize_parameters(norm, 6), fused)
     x = torch.randn(2, 12, 3, 5, requires_grad=True)
     style = torch.randn(2, 5)
     gamma, beta = norm.style(style)[:, :, None, None].chunk(2, dim=1)
@@ -284,7 +270,7 @@ def test_adaptive_group_norm(silu, fused):
     grads = torch.autograd.grad(out.square().sum(), [x, norm.style.weight])
     expected_grads = torch.autograd.grad(expected.square().sum(), [x, norm.style.weight])
     for a, b in zip(grads, expected_grads):
-        assert_close(a, b, rtol=1e-4, atol=1e-5)
+        assert_close(a, b, **NETWORK)
     with pytest.raises(ValueError, match="style"):
         norm(x, style[:1])
 
@@ -292,7 +278,7 @@ def test_adaptive_group_norm(silu, fused):
 @pytest.mark.parametrize("fused", [False, True], ids=["reference", "fused"])
 def test_group_norm_matches_nn_group_norm(fused):
     """The constructor's silu is the default; a call may override it either way."""
-    theirs = randomize(torch.nn.GroupNorm(2, 6, eps=1e-6), 8)
+    theirs = randomize_parameters(torch.nn.GroupNorm(2, 6, eps=1e-6), 8)
     x = torch.randn(3, 6, 4, 1)
     for default_silu in (False, True):
         ours = set_fused(GroupNorm(2, 6, eps=1e-6, silu=default_silu), fused)

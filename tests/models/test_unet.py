@@ -2,7 +2,7 @@
 
 Fixtures: tests/fixtures/iddpm_unet.pt (shared set: official outputs, state_dicts loaded with
 strict=True); tests/models/official_unet_grads.pt (official outputs and gradients of two small
-configs, parameters from unet_helpers.randomize_parameters); tests/models/iddpm_cifar10_state_dict.json
+configs, parameters from model_helpers.randomize_parameters); tests/models/iddpm_cifar10_state_dict.json
 (the official CIFAR-10 model's state_dict shapes and parameter count). The last two were written
 by the official code (improved-diffusion @ 1bc7bbb) run from a scratch copy outside the repo.
 """
@@ -16,16 +16,18 @@ import torch
 from ddx.models.unet import UNetConfig, UNetModel, build_unet, create_model, parse_attention_resolutions
 from ddx.nn import set_fused
 from ddx.nn.attention import AttentionBackend
-from tests.models.unet_helpers import FIXTURES, HERE, as_constructor_kwargs, randomize_parameters
-from tests.tolerances import assert_close
+from tests.models.model_helpers import (
+    HERE,
+    as_constructor_kwargs,
+    load_fixture,
+    network_tol_on_gradient_scale,
+    randomize_parameters,
+)
+from tests.tolerances import NETWORK, assert_close
 
-# The fixture README's tolerance for network outputs and gradients: the official code's own
-# outputs move by up to ~1e-5 relative between CPU kernel paths, and ddx folds the GroupNorm
-# affine and the scale-shift into one (N, C) gamma/beta, which rounds differently.
-NETWORK_TOL = dict(rtol=1e-4, atol=1e-5)
 BACKENDS = [pytest.param(b, id=b.value) for b in AttentionBackend]
 
-SHARED = torch.load(FIXTURES / "iddpm_unet.pt", weights_only=True)
+SHARED = load_fixture("iddpm_unet.pt")
 GRADS = torch.load(HERE / "official_unet_grads.pt", weights_only=True)
 
 
@@ -63,7 +65,7 @@ def test_official_fixture_output(name, backend):
     model.eval()
     with torch.no_grad():
         out = model(case["x"], case["timesteps"], case.get("y"))
-    torch.testing.assert_close(out, case["output"], **NETWORK_TOL)
+    torch.testing.assert_close(out, case["output"], **NETWORK)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -76,16 +78,14 @@ def test_official_gradients(name, backend):
     assert param_sum == pytest.approx(case["param_sum"], rel=1e-12), "randomize_parameters drifted"
     x = case["x"].clone().requires_grad_()
     out = model(x, case["timesteps"], case["y"])
-    torch.testing.assert_close(out, case["output"], **NETWORK_TOL)
+    torch.testing.assert_close(out, case["output"], **NETWORK)
     params = dict(model.named_parameters())
     names = sorted(case["grad_params"])
     grads = torch.autograd.grad(out, [x] + [params[n] for n in names], case["grad_out"])
-    torch.testing.assert_close(grads[0], case["grad_x"], **NETWORK_TOL)
-    # Gradients are compared on the scale of the largest one: conv biases right before a
-    # one-channel-per-group GroupNorm have a zero gradient in exact arithmetic (rounding noise here).
-    scale = max(g.abs().max().item() for g in case["grad_params"].values())
+    torch.testing.assert_close(grads[0], case["grad_x"], **NETWORK)
+    tol = network_tol_on_gradient_scale(case["grad_params"].values())
     for n, grad in zip(names, grads[1:]):
-        torch.testing.assert_close(grad, case["grad_params"][n], rtol=1e-4, atol=1e-5 * scale, msg=lambda m, n=n: f"{n}: {m}")
+        torch.testing.assert_close(grad, case["grad_params"][n], **tol, msg=lambda m, n=n: f"{n}: {m}")
 
 
 def test_sdpa_equals_math_backend_forward_and_backward():
@@ -101,7 +101,7 @@ def test_sdpa_equals_math_backend_forward_and_backward():
         grads.append(torch.autograd.grad(out.square().sum(), list(model.parameters())))
     assert_close(outs[1], outs[0])
     for g_sdpa, g_math in zip(grads[1], grads[0]):
-        assert_close(g_sdpa, g_math, atol=1e-4)
+        assert_close(g_sdpa, g_math, **NETWORK)
 
 
 @pytest.mark.parametrize("class_cond", [False, True], ids=["uncond", "class_cond"])
