@@ -53,13 +53,14 @@ def digits_uint8(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One split on the 8-bit grid, single channel: images uint8 (N, image_size, image_size), labels int64 (N,).
 
-    N is 1,437 for TRAIN and 360 for HELDOUT.
+    N is 1,437 for TRAIN and 360 for HELDOUT. The images are a copy: changing them leaves the cache
+    that later calls read from intact.
     """
     split = parse_enum(Split, split, "split")
     image_size = check_positive_int(image_size, "image_size")
     _, labels = load_raw_digits()
     sl = _split_slice(split)
-    return _digits_uint8_all(image_size)[sl], torch.from_numpy(labels[sl].copy())
+    return _digits_uint8_all(image_size)[sl].clone(), torch.from_numpy(labels[sl].copy())
 
 
 def digits_tensor(

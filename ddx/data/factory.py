@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from ddx.data.cifar10 import Cifar10Dataset
 from ddx.data.common import Split
 from ddx.data.digits import DEFAULT_DIGITS_SIZE, DigitsDataset
-from ddx.data.image_folder import ImageFolderDataset
+from ddx.data.image_folder import ImageFolderDataset, list_images
 from ddx.data.lmdb_images import LmdbImageDataset, LmdbLayout
 from ddx.data.stacked_digits import DEFAULT_STACKED_LENGTH, StackedDigitsDataset
 from ddx.data.toy2d import DEFAULT_TOY_LENGTH, Mixture2D, Toy2DDataset
@@ -63,11 +63,27 @@ class DataConfig:
         _check_applicable(self)
 
     def key(self) -> str:
-        """A stable string naming exactly this data (e.g. to key cached FID statistics)."""
+        """A stable string naming exactly this data (e.g. to key cached FID statistics).
+
+        A user's files are named by their folder's absolute path. An image folder's key also holds
+        its number of images and the newest image's modification time, so adding, removing or
+        rewriting images changes the key (statistics cached for the old images are refused, not
+        reused); an image replaced by one with an older modification time goes unnoticed. CIFAR-10
+        and LMDB folders (fixed releases) are keyed by path only: delete their cached statistics
+        if their files change.
+        """
         parts = [f"{f.name}={_plain(getattr(self, f.name))}" for f in dataclasses.fields(self)]
         if self.root is not None:
             parts.append(f"abs_root={os.path.abspath(self.root)}")
+        if self.name is DatasetName.IMAGE_FOLDER:
+            parts.append(_image_folder_signature(self.root))
         return "|".join(parts)
+
+
+def _image_folder_signature(root: str) -> str:
+    paths = list_images(root) if os.path.isdir(root) else []
+    newest = max((os.stat(path).st_mtime_ns for path in paths), default=0)
+    return f"images={len(paths)}|newest_mtime_ns={newest}"
 
 
 def _plain(value):

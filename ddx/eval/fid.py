@@ -125,7 +125,7 @@ class FIDEvaluator:
         self.device = torch.device(device) if device is not None else next(inception.parameters()).device
         self.inception = inception.to(self.device).eval()
         self.inception_id = inception_id
-        self.batch_size = int(batch_size)
+        self.batch_size = check_positive_int(batch_size, "FIDEvaluator batch_size")
         self.quantize = quantize
         self.verbose = verbose
         self.dims = {v: k for k, v in InceptionV3.BLOCK_INDEX_BY_DIM.items()}[inception.output_blocks[-1]]

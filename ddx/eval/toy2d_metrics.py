@@ -6,6 +6,8 @@ high quality when it lies within 3 sigma of some mean.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -26,8 +28,15 @@ class MixtureMetrics:
 def mixture_metrics(
     samples: torch.Tensor, mixture: Mixture2D | str | MixtureSpec = Mixture2D.GRID25, num_sigmas: float = 3.0
 ) -> MixtureMetrics:
-    """samples float (N, 2) -> MixtureMetrics against the mixture's means and std."""
+    """samples float (N, 2) -> MixtureMetrics against the mixture's means and std.
+
+    num_sigmas: the radius, in stds, within which a sample counts for a mode (finite, > 0).
+    """
     spec = mixture if isinstance(mixture, MixtureSpec) else mixture_spec(mixture)
+    if isinstance(num_sigmas, bool) or not isinstance(num_sigmas, numbers.Real):
+        raise TypeError(f"num_sigmas must be a number, got {type(num_sigmas).__name__}")
+    if not 0 < num_sigmas < math.inf:
+        raise ValueError(f"num_sigmas must be a finite number > 0, got {num_sigmas!r}")
     if not isinstance(samples, torch.Tensor) or not samples.is_floating_point():
         raise TypeError("samples must be a float tensor of shape (N, 2)")
     if samples.ndim != 2 or samples.shape[1] != 2 or samples.shape[0] == 0:

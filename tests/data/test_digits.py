@@ -78,6 +78,15 @@ def test_dataset_items_match_split_tensor_and_are_deterministic():
     assert torch.equal(DigitsDataset("heldout")[3][0], ds[3][0])
 
 
+def test_changing_returned_images_leaves_the_cache_intact():
+    images, labels = digits_uint8(Split.TRAIN)
+    before = images.clone()
+    images.zero_()
+    labels.zero_()
+    again, again_labels = digits_uint8(Split.TRAIN)
+    assert torch.equal(again, before) and again_labels.max() == 9
+
+
 def test_default_is_16px_train():
     ds = DigitsDataset()
     assert len(ds) == 1437 and ds[0][0].shape == (3, 16, 16)

@@ -1,11 +1,13 @@
 """Image folder: recursive PNG/JPEG discovery, resize of the shorter side, center crop, random flip."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from ddx.data import ImageFolderDataset, make_dataset
+from ddx.data import DataConfig, ImageFolderDataset, make_dataset
 
 
 def _save(path, array):
@@ -87,3 +89,19 @@ def test_missing_path_and_file_path_errors(tmp_path):
     (tmp_path / "f.png").write_bytes(b"")
     with pytest.raises(ValueError, match="not a directory"):
         make_dataset("image_folder", root=tmp_path / "f.png", image_size=8)
+
+
+def test_key_changes_when_images_are_added_or_rewritten(folder):
+    def key():
+        return DataConfig("image_folder", root=folder, image_size=8).key()
+
+    first = key()
+    assert first == key() and "images=4|" in first
+    (folder / "notes.txt").write_text("still not an image")  # other files do not count
+    assert key() == first
+    _save(folder / "e.png", np.zeros((4, 4, 3)))
+    added = key()
+    assert added != first and "images=5|" in added
+    newer = (folder / "e.png").stat().st_mtime_ns + 10**9
+    os.utime(folder / "a.PNG", ns=(newer, newer))  # rewritten: same count, newer mtime
+    assert key() != added

@@ -136,6 +136,13 @@ def test_bad_sampler_output(evaluator, bad, error, message):
         evaluator.statistics_from_sampler(bad, 4)
 
 
+@pytest.mark.parametrize("batch_size, error", [(0, ValueError), (-5, ValueError), (2.5, TypeError), (None, TypeError)],
+                         ids=["zero", "negative", "float", "none"])
+def test_bad_batch_size(evaluator, batch_size, error):
+    with pytest.raises(error, match="FIDEvaluator batch_size must be a positive int"):
+        FIDEvaluator(evaluator.inception, batch_size=batch_size)
+
+
 def test_too_few_samples(evaluator):
     with pytest.raises(ValueError, match=">= 2"):
         evaluator.statistics_from_sampler(_images, 1)

@@ -51,3 +51,17 @@ def test_true_samples_score_high(mixture):
 def test_bad_samples(samples, error):
     with pytest.raises(error, match="\\(N"):
         mixture_metrics(samples)
+
+
+@pytest.mark.parametrize("num_sigmas, error", [(0.0, ValueError), (-3.0, ValueError), (math.nan, ValueError),
+                                               (math.inf, ValueError), ("3", TypeError), (True, TypeError)],
+                         ids=["zero", "negative", "nan", "inf", "str", "bool"])
+def test_bad_num_sigmas(num_sigmas, error):
+    with pytest.raises(error, match="num_sigmas must be a"):
+        mixture_metrics(torch.zeros(2, 2), num_sigmas=num_sigmas)
+
+
+def test_num_sigmas_sets_the_radius():
+    point = torch.tensor([[2.0, 2.2]])  # 4 stds of the grid from (2, 2)
+    assert mixture_metrics(point, num_sigmas=3).modes_covered == 0
+    assert mixture_metrics(point, num_sigmas=4.5).modes_covered == 1

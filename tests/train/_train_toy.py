@@ -24,6 +24,7 @@ from torch.utils.data import TensorDataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ddx.cli import non_negative_int, positive_int  # noqa: E402
+from ddx.data import Mixture2D, mixture_spec, sample_mixture  # noqa: E402
 from ddx.train import (  # noqa: E402
     DistContext,
     EpochBatches,
@@ -43,11 +44,8 @@ from ddx.train import (  # noqa: E402
 
 
 def toy_dataset(n: int = 96) -> TensorDataset:
-    """``n`` points of the 25-Gaussian grid mixture (std 0.05), from a fixed generator."""
-    g = torch.Generator().manual_seed(1234)
-    grid = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
-    means = torch.cartesian_prod(grid, grid)
-    points = means[torch.randint(0, 25, (n,), generator=g)] + 0.05 * torch.randn(n, 2, generator=g)
+    """``n`` points of ddx.data's 25-Gaussian grid mixture (std 0.05), from a fixed generator."""
+    points, _ = sample_mixture(mixture_spec(Mixture2D.GRID25), n, torch.Generator().manual_seed(1234))
     return TensorDataset(points)
 
 
