@@ -15,6 +15,7 @@ from typing import TypeVar
 from ddx.utils.checks import enum_values, parse_enum
 
 _E = TypeVar("_E", bound=enum.Enum)
+_N = TypeVar("_N", int, float)
 
 
 class FlagValueError(argparse.ArgumentTypeError, ValueError):
@@ -38,44 +39,26 @@ def _parse_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """An integer > 0."""
-    value = _parse_int(text)
-    if value <= 0:
-        raise FlagValueError(f"expected a positive integer, got {value}")
-    return value
+def _bounded(name: str, parse: Callable[[str], _N], ok: Callable[[_N], bool], expected: str) -> Callable[[str], _N]:
+    """A type function: ``parse(text)`` when ``ok`` of it, else "expected <expected>, got <value>"."""
+
+    def check(text: str) -> _N:
+        value = parse(text)
+        if not ok(value):
+            raise FlagValueError(f"expected {expected}, got {value:g}" if isinstance(value, float)
+                                 else f"expected {expected}, got {value}")
+        return value
+
+    check.__name__ = check.__qualname__ = name
+    check.__doc__ = f"{expected[0].upper()}{expected[1:]}."
+    return check
 
 
-def non_negative_int(text: str) -> int:
-    """An integer >= 0."""
-    value = _parse_int(text)
-    if value < 0:
-        raise FlagValueError(f"expected a non-negative integer, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0."""
-    value = _parse_float(text)
-    if value <= 0:
-        raise FlagValueError(f"expected a positive number, got {value:g}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """A finite number >= 0."""
-    value = _parse_float(text)
-    if value < 0:
-        raise FlagValueError(f"expected a non-negative number, got {value:g}")
-    return value
-
-
-def probability(text: str) -> float:
-    """A number in [0, 1]."""
-    value = _parse_float(text)
-    if not 0.0 <= value <= 1.0:
-        raise FlagValueError(f"expected a probability in [0, 1], got {value:g}")
-    return value
+positive_int = _bounded("positive_int", _parse_int, lambda v: v > 0, "a positive integer")
+non_negative_int = _bounded("non_negative_int", _parse_int, lambda v: v >= 0, "a non-negative integer")
+positive_float = _bounded("positive_float", _parse_float, lambda v: v > 0, "a positive number")
+non_negative_float = _bounded("non_negative_float", _parse_float, lambda v: v >= 0, "a non-negative number")
+probability = _bounded("probability", _parse_float, lambda v: 0.0 <= v <= 1.0, "a probability in [0, 1]")
 
 
 def existing_file(text: str) -> Path:
