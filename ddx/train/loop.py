@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 
+from ddx.profiling import steady_state
 from ddx.train.checkpoint import (
     CheckpointError,
     CheckpointManager,
@@ -109,6 +110,8 @@ class LoopConfig:
     save_every_epochs: int | None = None
     keep_last: int = 3
     progress: bool = True
+    profile_start: int | None = None
+    profile_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.max_steps is None and self.max_epochs is None:
@@ -320,6 +323,8 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
     if path is not None:
         progress.write(f"resumed from {path} at step {state.step} (epoch {state.epoch}, "
                        f"batch {state.batch_index})")
+    # The CUDA profiler runs only over the steady-state window (nsys --capture-range=cudaProfilerApi).
+    profile_window = steady_state(-1 if config.profile_start is None else config.profile_start, config.profile_steps)
     try:
         while True:
             if state.batch_index == batches_per_epoch:
@@ -327,11 +332,13 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
             if loop.finished():
                 break
             for batch in batches.epoch(state.epoch, state.batch_index):
+                profile_window.step(state.step)
                 losses = check_finite(trainer.train_step(batch, state.step), state.step, ctx)
                 loop.after_step(losses)
                 progress.update_to(state.step, losses, state.epoch)
                 if loop.finished():
                     break
+        profile_window.step(profile_window.stop)
         if loop.saved_at != loop.position():
             loop.save()
     finally:
