@@ -25,6 +25,11 @@ TUNING.max_splits: S > 1 is SPLIT, S = 1 is LOOPED. The backward follows the for
 
 Statistics and every accumulation are fp32 whatever the dtypes; the variance is biased and eps
 sits inside the rsqrt, as in torch.nn.functional.group_norm.
+
+The loops over a group are `while` loops, not `range` with runtime bounds: Triton 3.6's interpreter
+turns a range bound into a Python int with int() of a 1-element array, which NumPy 2.4 rejects
+(3.7+ squeezes it first). Compiled, the two spell the same loop: the sm_90 PTX of every looping
+kernel is the same instructions for both, on Triton 3.6 and 3.8.
 """
 
 import dataclasses
@@ -160,8 +165,10 @@ def _adagn_stats_kernel(
     count = tl.zeros((), tl.float32)
     mean = tl.zeros((), tl.float32)
     m2 = tl.zeros((), tl.float32)
-    for c0 in range(0, Cg, BLOCK_C):
-        for hw0 in range(hw_start, hw_stop, BLOCK_HW):
+    c0 = 0
+    while c0 < Cg:
+        hw0 = hw_start
+        while hw0 < hw_stop:
             offs, tile_in_bounds = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
             x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
             x = tl.where(tile_in_bounds, x - shift, 0.0)
@@ -174,6 +181,8 @@ def _adagn_stats_kernel(
             mean += delta * (tile_count / new_count)
             m2 += tile_m2 + delta * delta * (count * tile_count / new_count)
             count = new_count
+            hw0 += BLOCK_HW
+        c0 += BLOCK_C
     tl.store(part_mean_ptr + pid_group * S + chunk, mean)
     tl.store(part_m2_ptr + pid_group * S + chunk, m2)
 
@@ -209,16 +218,20 @@ def _adagn_fwd_apply_kernel(
 
     hw_start = chunk * HW_PER_CHUNK
     hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
-    for c0 in range(0, Cg, BLOCK_C):
+    c0 = 0
+    while c0 < Cg:
         gamma, beta = _group_affine(
             gamma_ptr, beta_ptr, pid_group, c0, G, Cg, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
             HAS_GAMMA, HAS_BETA, BLOCK_C,
         )
-        for hw0 in range(hw_start, hw_stop, BLOCK_HW):
+        hw0 = hw_start
+        while hw0 < hw_stop:
             offs, tile_in_bounds = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
             x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
             y = _affine_activation(((x - shift) - mean) * rstd, gamma, beta, SILU)
             tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=tile_in_bounds)
+            hw0 += BLOCK_HW
+        c0 += BLOCK_C
 
 
 @triton.jit
@@ -278,14 +291,16 @@ def _adagn_bwd_reduce_kernel(
     rstd = tl.load(rstd_ptr + pid_group)
     hw_start = chunk * HW_PER_CHUNK
     hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
-    for c0 in range(0, Cg, BLOCK_C):
+    c0 = 0
+    while c0 < Cg:
         gamma, beta = _group_affine(
             gamma_ptr, beta_ptr, pid_group, c0, G, Cg, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
             HAS_GAMMA, HAS_BETA, BLOCK_C,
         )
         dbeta = tl.zeros((BLOCK_C,), tl.float32)
         dgamma = tl.zeros((BLOCK_C,), tl.float32)
-        for hw0 in range(hw_start, hw_stop, BLOCK_HW):
+        hw0 = hw_start
+        while hw0 < hw_stop:
             offs, tile_in_bounds = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
             x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
             dy = tl.load(dy_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
@@ -293,10 +308,12 @@ def _adagn_bwd_reduce_kernel(
             dy = _grad_pre_activation(dy, xhat, gamma, beta, SILU)
             dbeta += tl.sum(dy, axis=1)
             dgamma += tl.sum(dy * xhat, axis=1)
+            hw0 += BLOCK_HW
         c_in_group = c0 + tl.arange(0, BLOCK_C)
         part_offs = (pid_group * Cg + c_in_group) * S + chunk
         tl.store(part_dbeta_ptr + part_offs, dbeta, mask=c_in_group < Cg)
         tl.store(part_dgamma_ptr + part_offs, dgamma, mask=c_in_group < Cg)
+        c0 += BLOCK_C
 
 
 @triton.jit
@@ -319,7 +336,8 @@ def _adagn_bwd_apply_kernel(
     chunk_ids = tl.arange(0, BLOCK_S)
     sum_g = tl.zeros((), tl.float32)
     sum_g_xhat = tl.zeros((), tl.float32)
-    for c0 in range(0, Cg, BLOCK_C):
+    c0 = 0
+    while c0 < Cg:
         c_in_group = c0 + tl.arange(0, BLOCK_C)
         # partials tile [BLOCK_C, BLOCK_S]: these channels x every chunk of the group
         part_offs = (pid_group * Cg + c_in_group)[:, None] * S + chunk_ids[None, :]
@@ -335,6 +353,7 @@ def _adagn_bwd_apply_kernel(
         )
         sum_g += tl.sum(gamma * dbeta)
         sum_g_xhat += tl.sum(gamma * dgamma)
+        c0 += BLOCK_C
 
     if STORE_DX:
         count = Cg * HW * 1.0  # a float whether or not Triton specialised Cg or HW to 1
@@ -342,12 +361,14 @@ def _adagn_bwd_apply_kernel(
         mean_g_xhat = sum_g_xhat / count
         hw_start = chunk * HW_PER_CHUNK
         hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
-        for c0 in range(0, Cg, BLOCK_C):
+        c0 = 0
+        while c0 < Cg:
             gamma, beta = _group_affine(
                 gamma_ptr, beta_ptr, pid_group, c0, G, Cg, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
                 HAS_GAMMA, HAS_BETA, BLOCK_C,
             )
-            for hw0 in range(hw_start, hw_stop, BLOCK_HW):
+            hw0 = hw_start
+            while hw0 < hw_stop:
                 offs, tile_in_bounds = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
                 x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
                 dy = tl.load(dy_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
@@ -355,6 +376,8 @@ def _adagn_bwd_apply_kernel(
                 dy = _grad_pre_activation(dy, xhat, gamma, beta, SILU)
                 dx = rstd * (dy * gamma[:, None] - mean_g - xhat * mean_g_xhat)
                 tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=tile_in_bounds)
+                hw0 += BLOCK_HW
+            c0 += BLOCK_C
 
 
 class Path(enum.Enum):
