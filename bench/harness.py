@@ -5,8 +5,9 @@ Every suite runs the same inputs through three providers side by side:
     compile  torch.compile of that reference
     triton   the fused Triton kernel (needs a CUDA GPU; on a CPU-only machine it is skipped, and
              the skip says so plainly)
-Timing uses CUDA events after warm-up; a memory-bound op is reported in GB/s and as a fraction
-of a device-to-device copy measured in the same run (`copy_bandwidth`).
+Timing uses CUDA events after warm-up, with the L2 flushed before each repetition (`time_ms`); a
+memory-bound op is reported in GB/s and as a fraction of a device-to-device copy measured in the
+same run (`copy_bandwidth_gbps`).
 """
 
 import functools
@@ -17,6 +18,8 @@ import torch
 
 PROVIDERS = ("eager", "compile", "triton")
 TRITON_NEEDS_GPU = "the Triton provider needs a CUDA GPU; this machine has none (eager and compile ran)"
+# Larger than the L2 of any GPU the suites run on (H100 50 MB, H200 50 MB), like triton.testing.do_bench's 256 MB.
+L2_FLUSH_BYTES = 256 * 1024 * 1024
 
 
 def device():
@@ -49,15 +52,28 @@ def synchronize():
         torch.cuda.synchronize()
 
 
+@functools.lru_cache(maxsize=None)
+def _l2_flush_buffer():
+    return torch.empty(L2_FLUSH_BYTES // 4, dtype=torch.int32, device="cuda")
+
+
 def time_ms(fn, warmup=10, rep=50):
-    """Median milliseconds of fn(): CUDA events on a GPU, perf_counter on the CPU, after warm-up."""
+    """Median milliseconds of fn(): CUDA events on a GPU, perf_counter on the CPU, after warm-up.
+
+    On a GPU every repetition starts with a cold L2: a write of L2_FLUSH_BYTES, between the
+    previous repetition's end event and this one's start event, evicts the inputs the previous
+    repetition left in L2 (an H100 keeps 50 MB), as triton.testing.do_bench does. Otherwise a
+    set under the L2 size would be read from L2 and its GB/s overstate what it moves through DRAM.
+    """
     for _ in range(warmup):
         fn()
     synchronize()
     if torch.cuda.is_available():
+        flush = _l2_flush_buffer()
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(rep)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(rep)]
         for start, end in zip(starts, ends):
+            flush.zero_()
             start.record()
             fn()
             end.record()
