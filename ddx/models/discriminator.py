@@ -9,8 +9,9 @@ import math
 import torch
 import torch.nn as nn
 
-from ddx.models.ncsnpp_init import conv2d, dense
+from ddx.models.ncsnpp_init import conv2d
 from ddx.nn.ddgan_embedding import get_timestep_embedding
+from ddx.nn.init import dense
 from ddx.nn.resample import FIRDownsample2d
 
 __all__ = ["DownConvBlock", "Discriminator_large", "Discriminator_small", "TimestepEmbedding", "minibatch_stddev"]

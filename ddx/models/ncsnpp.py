@@ -21,10 +21,11 @@ from ddx.models.ncsnpp_config import (
     ProgressiveInput,
     ResblockType,
 )
-from ddx.models.ncsnpp_init import conv3x3, dense, linear
+from ddx.models.ncsnpp_init import conv3x3, linear
 from ddx.models.ncsnpp_layers import AttnBlockpp, Combine, Downsample, Upsample
 from ddx.nn.adaptive_norm import ncsnpp_group_norm
 from ddx.nn.ddgan_embedding import GaussianFourierProjection, get_timestep_embedding
+from ddx.nn.init import dense
 
 __all__ = ["NCSNpp", "NCSNppConfig", "PixelNorm", "strip_module_prefix"]
 

@@ -1,4 +1,4 @@
-"""The official DDGAN initialisers (score_sde `layers.default_init` and `dense_layer.dense` / `conv2d`).
+"""The official DDGAN initialisers (score_sde `layers.default_init` and `dense_layer.conv2d`).
 
 Fresh models start like the official ones; loading a checkpoint overwrites them. scale 0 means 1e-10
 (the official "zero" init of output layers).
@@ -9,7 +9,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ddx.nn.adaptive_norm import fan_out_uniform_
+from ddx.nn.init import fan_out_uniform_
 
 
 def default_init_(tensor, scale=1.0):
@@ -46,14 +46,6 @@ def conv1x1(in_planes, out_planes, stride=1, bias=True, init_scale=1.0, padding=
     if bias:
         nn.init.zeros_(conv.bias)
     return conv
-
-
-def dense(in_features, out_features, init_scale=1.0):
-    """score_sde `dense_layer.dense`: nn.Linear, fan-out uniform weight, zero bias."""
-    layer = nn.Linear(in_features, out_features)
-    fan_out_uniform_(layer.weight, init_scale)
-    nn.init.zeros_(layer.bias)
-    return layer
 
 
 def conv2d(in_planes, out_planes, kernel_size=3, padding=1, bias=True, init_scale=1.0):

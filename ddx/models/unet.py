@@ -1,4 +1,5 @@
-"""IDDPM's UNet backbone (openai/improved-diffusion: unet.UNetModel, script_util.create_model).
+"""IDDPM's UNet backbone (openai/improved-diffusion: unet.UNetModel; create_model and the typed
+UNetConfig are in ddx.models.unet_config).
 
 `UNetModel(x, timesteps, y=None)` maps tensors to tensors and knows nothing of betas. Its
 state_dict keys and shapes equal the official model's, so the released checkpoints (CIFAR-10,
@@ -10,9 +11,6 @@ parameters. Normalisation statistics are always float32 (kernels.adagn), the att
 is float32, and the timestep embedding is float32 before the first Linear.
 """
 
-import dataclasses
-from typing import Optional, Tuple
-
 import torch
 from torch import nn
 
@@ -22,28 +20,13 @@ from ddx.models.unet_blocks import (
     TimestepEmbedSequential,
     Upsample,
     check_dims,
+    check_positive_int,
     conv_nd,
     zero_module,
 )
 from ddx.nn.attention import AttentionBackend, AttentionBlock
 from ddx.nn.embedding import timestep_embedding
 from ddx.nn.norm import normalization
-
-NUM_CLASSES = 1000
-
-# script_util.create_model's channel multipliers; 16 is ddx's addition for the 16x16 digits preset.
-CHANNEL_MULT_BY_IMAGE_SIZE = {
-    256: (1, 1, 2, 2, 4, 4),
-    64: (1, 2, 3, 4),
-    32: (1, 2, 2, 2),
-    16: (1, 2, 2),
-}
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
 
 class UNetModel(nn.Module):
     """The UNet with attention and timestep embedding, with the official constructor arguments.
@@ -82,17 +65,17 @@ class UNetModel(nn.Module):
             ("num_res_blocks", num_res_blocks),
             ("num_heads", num_heads),
         ):
-            _check_positive_int(name, value)
+            check_positive_int(name, value)
         check_dims(dims)
         if not channel_mult:
             raise ValueError("channel_mult must name at least one level")
         for mult in channel_mult:
-            _check_positive_int("each channel_mult entry", mult)
+            check_positive_int("each channel_mult entry", mult)
         if num_classes is not None:
-            _check_positive_int("num_classes", num_classes)
+            check_positive_int("num_classes", num_classes)
         if num_heads_upsample == -1:
             num_heads_upsample = num_heads
-        _check_positive_int("num_heads_upsample", num_heads_upsample)
+        check_positive_int("num_heads_upsample", num_heads_upsample)
 
         self.in_channels = in_channels
         self.model_channels = model_channels
@@ -232,132 +215,16 @@ class UNetModel(nn.Module):
         return self.out(h)
 
 
-@dataclasses.dataclass(frozen=True)
-class UNetConfig:
-    """The arguments of script_util.create_model (defaults: model_and_diffusion_defaults).
-
-    attention_resolutions: feature-map resolutions (e.g. (16, 8)) where attention is used; they
-    become downsample rates image_size // res. channel_mult: None picks the official multipliers
-    for image_size 256, 64 or 32, or ddx's (1, 2, 2) for 16 (the digits preset); any other size
-    needs an explicit channel_mult. learn_sigma doubles the output channels (eps and variance).
-    class_cond makes the model conditional on num_classes labels (1000 in the official code).
-    """
-
-    image_size: int = 64
-    num_channels: int = 128
-    num_res_blocks: int = 2
-    learn_sigma: bool = False
-    class_cond: bool = False
-    use_checkpoint: bool = False
-    attention_resolutions: Tuple[int, ...] = (16, 8)
-    num_heads: int = 4
-    num_heads_upsample: int = -1
-    use_scale_shift_norm: bool = True
-    dropout: float = 0.0
-    channel_mult: Optional[Tuple[int, ...]] = None
-    num_classes: int = NUM_CLASSES
-    in_channels: int = 3
-    attention_backend: AttentionBackend = AttentionBackend.SDPA
-
-    def __post_init__(self):
-        _check_positive_int("image_size", self.image_size)
-        if self.channel_mult is None and self.image_size not in CHANNEL_MULT_BY_IMAGE_SIZE:
-            sizes = ", ".join(str(s) for s in sorted(CHANNEL_MULT_BY_IMAGE_SIZE))
-            raise ValueError(f"unsupported image size {self.image_size} (known: {sizes}); pass channel_mult")
-        if isinstance(self.attention_resolutions, str):
-            raise TypeError(
-                "UNetConfig.attention_resolutions must be a tuple of ints; "
-                "parse '16,8' strings with parse_attention_resolutions"
-            )
-        for res in self.attention_resolutions:
-            _check_positive_int("each attention resolution", res)
-            if self.image_size % res:
-                raise ValueError(f"attention resolution {res} does not divide image_size {self.image_size}")
-        object.__setattr__(self, "attention_resolutions", tuple(self.attention_resolutions))
-        if self.channel_mult is not None:
-            object.__setattr__(self, "channel_mult", tuple(self.channel_mult))
-        object.__setattr__(self, "attention_backend", AttentionBackend(self.attention_backend))
-        factor = 2 ** (len(self.resolved_channel_mult()) - 1)
-        if self.image_size % factor:
-            mult = self.resolved_channel_mult()
-            raise ValueError(f"image_size {self.image_size} must be divisible by {factor} for channel_mult {mult}")
-
-    def resolved_channel_mult(self):
-        """channel_mult, or the default multipliers for image_size."""
-        return self.channel_mult if self.channel_mult is not None else CHANNEL_MULT_BY_IMAGE_SIZE[self.image_size]
-
-    def attention_rates(self):
-        """attention_resolutions as downsample rates (image_size // res), as create_model does."""
-        return tuple(self.image_size // res for res in self.attention_resolutions)
+# UNetConfig, build_unet, create_model and the parsers live in ddx.models.unet_config, which builds
+# UNetModel from here; they stay importable from this module (lazily, so there is no import cycle).
+_CONFIG_NAMES = frozenset(
+    {"CHANNEL_MULT_BY_IMAGE_SIZE", "NUM_CLASSES", "UNetConfig", "build_unet", "create_model", "parse_attention_resolutions"}
+)
 
 
-def build_unet(config):
-    """The UNetModel described by a UNetConfig."""
-    if not isinstance(config, UNetConfig):
-        raise TypeError(f"config must be a UNetConfig, got {type(config).__name__}")
-    return UNetModel(
-        in_channels=config.in_channels,
-        model_channels=config.num_channels,
-        out_channels=config.in_channels * 2 if config.learn_sigma else config.in_channels,
-        num_res_blocks=config.num_res_blocks,
-        attention_resolutions=config.attention_rates(),
-        dropout=config.dropout,
-        channel_mult=config.resolved_channel_mult(),
-        num_classes=config.num_classes if config.class_cond else None,
-        use_checkpoint=config.use_checkpoint,
-        num_heads=config.num_heads,
-        num_heads_upsample=config.num_heads_upsample,
-        use_scale_shift_norm=config.use_scale_shift_norm,
-        attention_backend=config.attention_backend,
-    )
+def __getattr__(name):
+    if name in _CONFIG_NAMES:
+        from ddx.models import unet_config
 
-
-def parse_attention_resolutions(attention_resolutions):
-    """'16,8' (script_util's string form) or an iterable of ints -> a tuple of ints."""
-    if isinstance(attention_resolutions, str):
-        try:
-            return tuple(int(res) for res in attention_resolutions.split(","))
-        except ValueError:
-            message = f"attention_resolutions must be comma-separated ints, got {attention_resolutions!r}"
-            raise ValueError(message) from None
-    return tuple(attention_resolutions)
-
-
-def create_model(
-    image_size,
-    num_channels,
-    num_res_blocks,
-    learn_sigma,
-    class_cond,
-    use_checkpoint,
-    attention_resolutions,
-    num_heads,
-    num_heads_upsample,
-    use_scale_shift_norm,
-    dropout,
-    channel_mult=None,
-    **options,
-):
-    """script_util.create_model: the same arguments; attention_resolutions as '16,8' or (16, 8).
-
-    ddx additions: channel_mult overrides the per-size default, and image_size 16 is accepted
-    (channel_mult (1, 2, 2)); further UNetConfig fields (num_classes, in_channels,
-    attention_backend) can be passed by keyword.
-    """
-    return build_unet(
-        UNetConfig(
-            image_size=image_size,
-            num_channels=num_channels,
-            num_res_blocks=num_res_blocks,
-            learn_sigma=learn_sigma,
-            class_cond=class_cond,
-            use_checkpoint=use_checkpoint,
-            attention_resolutions=parse_attention_resolutions(attention_resolutions),
-            num_heads=num_heads,
-            num_heads_upsample=num_heads_upsample,
-            use_scale_shift_norm=use_scale_shift_norm,
-            dropout=dropout,
-            channel_mult=channel_mult,
-            **options,
-        )
-    )
+        return getattr(unet_config, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,11 +6,11 @@ GroupNorm of ddx.nn.norm with learned per-channel (C,) weight and bias (nn.Group
 Both can fold the SiLU that follows them into the kernel.
 """
 
-import math
-
+import torch
 import torch.nn as nn
 
 from ddx.nn.fused import FusedOp
+from ddx.nn.init import dense
 from ddx.nn.norm import GroupNorm
 
 NCSNPP_GROUPNORM_EPS = 1e-6
@@ -24,18 +24,6 @@ def num_groups_for(channels):
 def ncsnpp_group_norm(channels):
     """score_sde's `nn.GroupNorm(num_groups=min(C // 4, 32), num_channels=C, eps=1e-6)` on the adagn kernel."""
     return GroupNorm(num_groups_for(channels), channels, eps=NCSNPP_GROUPNORM_EPS)
-
-
-def fan_out_uniform_(weight, scale=1.0):
-    """score_sde `dense_layer.variance_scaling_init_`: U(-b, b), b = sqrt(3 * scale / max(1, fan_out)).
-
-    The official code asks for mode 'fan_avg', but its `_calculate_correct_fan` returns fan_out for
-    every mode other than 'fan_in', so fan_out is what it uses. scale 0 means 1e-10.
-    """
-    scale = 1e-10 if scale == 0 else scale
-    fan_out = weight.shape[0] * math.prod(weight.shape[2:])
-    bound = math.sqrt(3.0 * scale / max(1.0, fan_out))
-    return nn.init.uniform_(weight, -bound, bound)
 
 
 class AdaptiveGroupNorm(FusedOp, nn.Module):
@@ -52,10 +40,9 @@ class AdaptiveGroupNorm(FusedOp, nn.Module):
         self.num_groups = num_groups
         self.in_channel = in_channel
         self.eps = eps
-        self.style = nn.Linear(style_dim, in_channel * 2)
-        fan_out_uniform_(self.style.weight)
-        nn.init.zeros_(self.style.bias)
-        self.style.bias.data[:in_channel] = 1
+        self.style = dense(style_dim, in_channel * 2)
+        with torch.no_grad():
+            self.style.bias[:in_channel] = 1
 
     def forward(self, x, style, silu=False):
         """x (N, C, H, W), style (N, style_dim) -> (N, C, H, W); SiLU applied after when silu."""

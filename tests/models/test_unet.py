@@ -13,7 +13,9 @@ import json
 import pytest
 import torch
 
-from ddx.models.unet import UNetConfig, UNetModel, build_unet, create_model, parse_attention_resolutions
+from ddx.models import unet, unet_config
+from ddx.models.unet import UNetModel
+from ddx.models.unet_config import UNetConfig, build_unet, create_model, parse_attention_resolutions
 from ddx.nn import set_fused
 from ddx.nn.attention import AttentionBackend
 from tests.models.model_helpers import (
@@ -228,3 +230,11 @@ def test_bad_construction(build, error, message):
 def test_parse_attention_resolutions():
     assert parse_attention_resolutions("16,8") == (16, 8)
     assert parse_attention_resolutions([8]) == (8,)
+
+
+def test_config_names_stay_importable_from_unet():
+    """Code that imports UNetConfig / build_unet / create_model from ddx.models.unet gets the same objects."""
+    for name in ("UNetConfig", "build_unet", "create_model", "parse_attention_resolutions"):
+        assert getattr(unet, name) is getattr(unet_config, name)
+    with pytest.raises(AttributeError, match="no attribute 'not_there'"):
+        unet.not_there
