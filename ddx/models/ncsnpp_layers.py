@@ -66,8 +66,13 @@ class Combine(nn.Module):
         return torch.cat([h, y], dim=1) if self.method == "cat" else h + y
 
 
-class Upsample(nn.Module):
-    """x2 upsampling: nearest (+3x3 conv) without FIR; FIR (fused with a 3x3 transposed conv if with_conv)."""
+class _Resample(nn.Module):
+    """Shared by Upsample and Downsample: the official layer names for each (fir, with_conv) choice.
+
+    No FIR: Conv_0 (3x3 conv) when with_conv, around the naive resampling of `_naive`. FIR: Conv2d_0
+    (a 3x3 conv fused with the FIR resampling) when with_conv, else a parameter-free FIR resampler.
+    Subclasses set `up` and define `_naive_conv(in_ch, out_ch)` and `_naive(x)`.
+    """
 
     def __init__(self, in_ch=None, out_ch=None, with_conv=False, fir=False, fir_kernel=(1, 3, 3, 1)):
         super().__init__()
@@ -76,42 +81,49 @@ class Upsample(nn.Module):
         self.with_conv = with_conv
         if not fir:
             if with_conv:
-                self.Conv_0 = conv3x3(in_ch, out_ch)
+                self.Conv_0 = self._naive_conv(in_ch, out_ch)
         elif with_conv:
-            self.Conv2d_0 = FIRConv2d(in_ch, out_ch, 3, up=True, resample_kernel=fir_kernel)
+            self.Conv2d_0 = FIRConv2d(in_ch, out_ch, 3, up=self.up, down=not self.up, resample_kernel=fir_kernel)
             default_init_(self.Conv2d_0.weight)
         else:
-            self.resample = FIRUpsample2d(fir_kernel)
+            self.resample = FIRUpsample2d(fir_kernel) if self.up else FIRDownsample2d(fir_kernel)
 
     def forward(self, x):
-        """(N, C, H, W) -> (N, out_ch, 2H, 2W)."""
         if not self.fir:
-            h = F.interpolate(x, (x.shape[2] * 2, x.shape[3] * 2), mode="nearest")
-            return self.Conv_0(h) if self.with_conv else h
+            return self._naive(x)
         return self.Conv2d_0(x) if self.with_conv else self.resample(x)
 
 
-class Downsample(nn.Module):
-    """/2 downsampling: 2x2 average pool or 'SAME'-padded stride-2 3x3 conv; FIR (fused with a 3x3 conv if with_conv)."""
+class Upsample(_Resample):
+    """x2 upsampling: nearest (+3x3 conv) without FIR; FIR (fused with a 3x3 transposed conv if with_conv).
 
-    def __init__(self, in_ch=None, out_ch=None, with_conv=False, fir=False, fir_kernel=(1, 3, 3, 1)):
-        super().__init__()
-        out_ch = out_ch if out_ch else in_ch
-        self.fir = fir
-        self.with_conv = with_conv
-        if not fir:
-            if with_conv:
-                self.Conv_0 = conv3x3(in_ch, out_ch, stride=2, padding=0)
-        elif with_conv:
-            self.Conv2d_0 = FIRConv2d(in_ch, out_ch, 3, down=True, resample_kernel=fir_kernel)
-            default_init_(self.Conv2d_0.weight)
-        else:
-            self.resample = FIRDownsample2d(fir_kernel)
+    (N, C, H, W) -> (N, out_ch, 2H, 2W).
+    """
 
-    def forward(self, x):
-        """(N, C, H, W) -> (N, out_ch, H / 2, W / 2)."""
-        if not self.fir:
-            if self.with_conv:
-                return self.Conv_0(F.pad(x, (0, 1, 0, 1)))
-            return F.avg_pool2d(x, 2, stride=2)
-        return self.Conv2d_0(x) if self.with_conv else self.resample(x)
+    up = True
+
+    @staticmethod
+    def _naive_conv(in_ch, out_ch):
+        return conv3x3(in_ch, out_ch)
+
+    def _naive(self, x):
+        h = F.interpolate(x, (x.shape[2] * 2, x.shape[3] * 2), mode="nearest")
+        return self.Conv_0(h) if self.with_conv else h
+
+
+class Downsample(_Resample):
+    """/2 downsampling: 2x2 average pool or 'SAME'-padded stride-2 3x3 conv; FIR (fused with a 3x3 conv if with_conv).
+
+    (N, C, H, W) -> (N, out_ch, H / 2, W / 2).
+    """
+
+    up = False
+
+    @staticmethod
+    def _naive_conv(in_ch, out_ch):
+        return conv3x3(in_ch, out_ch, stride=2, padding=0)
+
+    def _naive(self, x):
+        if self.with_conv:
+            return self.Conv_0(F.pad(x, (0, 1, 0, 1)))
+        return F.avg_pool2d(x, 2, stride=2)
