@@ -256,20 +256,19 @@ def iddpm(device):
     return terms, schedule
 
 
-FIXTURE_TOL = dict(rtol=1e-5, atol=1e-6)
 PMV_OUTPUTS = ("mean", "variance", "log_variance", "pred_xstart")
 
 
 def assert_outputs_match(outputs, expected):
     """The four p_mean_variance outputs against a fixture dict, naming the one that differs."""
     for name, out in zip(PMV_OUTPUTS, outputs):
-        torch.testing.assert_close(out, expected[name], **FIXTURE_TOL, msg=lambda m, name=name: f"{name}: {m}")
+        assert_close(out, expected[name], msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_fixture_ddgan_q_sample(ddgan):
     case, coeffs = ddgan["q_sample"], ddgan["vp"]["Diffusion_Coefficients"]
     out = kernels.q_sample(case["x_start"], case["t"], case["noise"], coeffs["a_s_cum"], coeffs["sigmas_cum"])
-    torch.testing.assert_close(out, case["out"], **FIXTURE_TOL)
+    assert_close(out, case["out"])
 
 
 def test_fixture_ddgan_q_sample_pairs(ddgan):
@@ -279,8 +278,8 @@ def test_fixture_ddgan_q_sample_pairs(ddgan):
         case["noise_second_draw_used_for_x_t"], case["noise_first_draw_used_for_x_tp1"],
         coeffs["a_s_cum"], coeffs["sigmas_cum"], coeffs["a_s"], coeffs["sigmas"],
     )
-    torch.testing.assert_close(x_t, case["x_t"], **FIXTURE_TOL)
-    torch.testing.assert_close(x_next, case["x_tp1"], **FIXTURE_TOL)
+    assert_close(x_t, case["x_t"])
+    assert_close(x_next, case["x_tp1"])
 
 
 def test_fixture_ddgan_sample_posterior(ddgan):
@@ -289,7 +288,7 @@ def test_fixture_ddgan_sample_posterior(ddgan):
         case["x_0"], case["x_t"], case["t"], case["noise"],
         coeffs["posterior_mean_coef1"], coeffs["posterior_mean_coef2"], coeffs["posterior_log_variance_clipped"],
     )
-    torch.testing.assert_close(out, case["out"], **FIXTURE_TOL)
+    assert_close(out, case["out"])
 
 
 def test_fixture_iddpm_q_sample(iddpm):
@@ -299,7 +298,7 @@ def test_fixture_iddpm_q_sample(iddpm):
         inputs["x_start"], inputs["t"], inputs["noise"],
         schedule["sqrt_alphas_cumprod"], schedule["sqrt_one_minus_alphas_cumprod"],
     )
-    torch.testing.assert_close(x_t, terms["q_sample"]["x_t"], **FIXTURE_TOL)
+    assert_close(x_t, terms["q_sample"]["x_t"])
 
 
 def iddpm_learned_range_tables(schedule):
@@ -344,15 +343,15 @@ def test_fixture_iddpm_vb_terms_bpd(iddpm, clip):
     mean, _, log_variance, pred_xstart = kernels.p_mean_variance_learned_range(
         inputs["model_output"], x_t, inputs["t"], *tables, clip_denoised=clip == "clip_true"
     )
-    torch.testing.assert_close(pred_xstart, terms["vb_terms_bpd"][clip]["pred_xstart"], **FIXTURE_TOL)
+    assert_close(pred_xstart, terms["vb_terms_bpd"][clip]["pred_xstart"])
     out = kernels.vb_terms_bpd(
         inputs["x_start"], x_t, inputs["t"], mean, log_variance,
         schedule["posterior_mean_coef1"], schedule["posterior_mean_coef2"], schedule["posterior_log_variance_clipped"],
     )
-    torch.testing.assert_close(out, terms["vb_terms_bpd"][clip]["output"], **FIXTURE_TOL)
+    assert_close(out, terms["vb_terms_bpd"][clip]["output"])
     if clip == "clip_false":
         # The hybrid loss's vb term (RESCALED_MSE scales it by T / 1000 = 1 here).
-        torch.testing.assert_close(out, terms["training_losses"]["vb"], **FIXTURE_TOL)
+        assert_close(out, terms["training_losses"]["vb"])
 
 
 def test_fixture_iddpm_discretized_gaussian_log_likelihood(iddpm, device):
@@ -364,7 +363,7 @@ def test_fixture_iddpm_discretized_gaussian_log_likelihood(iddpm, device):
         x, x, torch.zeros(batch, dtype=torch.int64, device=device), case["means"], 2.0 * log_scales, *vb_tables(device)
     )
     expected = -case["out"].reshape(batch, -1).mean(dim=1) / math.log(2.0)
-    torch.testing.assert_close(out, expected, **FIXTURE_TOL)
+    assert_close(out, expected)
 
 
 # Validation happens before dispatch (and t's range is checked on CPU tensors only, kernels/_per_sample.py):
