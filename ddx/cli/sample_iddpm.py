@@ -161,11 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         (outdir / "nll.json").write_text(json.dumps(summary, indent=2) + "\n")
         print(json.dumps(summary))
         return 0
-    with profiling.nvtx_range("sample/loop"):
-        images, labels = generate_samples(
-            diffusion, model, args.num_samples, args.batch_size, args.image_size, clip_denoised=args.clip_denoised,
-            use_ddim=args.use_ddim, eta=args.eta, num_classes=unet_config(args).num_classes if args.class_cond else None,
-            device=device, generator=generator, progress=True)
+    images, labels = generate_samples(
+        diffusion, model, args.num_samples, args.batch_size, args.image_size, clip_denoised=args.clip_denoised,
+        use_ddim=args.use_ddim, eta=args.eta, num_classes=unet_config(args).num_classes if args.class_cond else None,
+        device=device, generator=generator, progress=True)
     npz = save_npz(outdir, images, labels)
     png = save_grid(npz.with_suffix(".png"), images, args.grid_size)
     print(f"saved {npz} and {png}")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ddx.checkpoints.iddpm_official import load_official_state_dict
+from ddx.profiling import nvtx_range
 from ddx.train.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
 from ddx.train.rundir import images_to_uint8_grid
 
@@ -103,7 +104,7 @@ def generate_samples(diffusion, model, num_samples: int, batch_size: int, image_
     """num_samples images (uint8 (N, H, W, C)) and, with num_classes, their labels int64 (N,).
 
     Batches of batch_size; the last batch is cut to num_samples as the official script does. generator:
-    draws the initial noise, every step's noise and the labels (on ``device``).
+    draws the initial noise, every step's noise and the labels (on ``device``). NVTX: sample/step_<i>.
     """
     for name, value in (("num_samples", num_samples), ("batch_size", batch_size), ("image_size", image_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -117,12 +118,15 @@ def generate_samples(diffusion, model, num_samples: int, batch_size: int, image_
             kwargs["y"] = classes
             labels.append(classes.cpu().numpy())
         shape = (batch_size, channels, image_size, image_size)
+        common = dict(clip_denoised=clip_denoised, model_kwargs=kwargs, device=device, progress=progress,
+                      generator=generator)
         if use_ddim:
-            sample = diffusion.ddim_sample_loop(model, shape, clip_denoised=clip_denoised, model_kwargs=kwargs,
-                                                device=device, progress=progress, eta=eta, generator=generator)
+            steps = diffusion.ddim_sample_loop_progressive(model, shape, eta=eta, **common)
         else:
-            sample = diffusion.p_sample_loop(model, shape, clip_denoised=clip_denoised, model_kwargs=kwargs,
-                                             device=device, progress=progress, generator=generator)
+            steps = diffusion.p_sample_loop_progressive(model, shape, **common)
+        for i in reversed(range(diffusion.num_timesteps)):
+            with nvtx_range(f"sample/step_{i}"):
+                sample = next(steps)["sample"]
         images.append(to_uint8_nhwc(sample))
         done += batch_size
     arr = np.concatenate(images)[:num_samples]
