@@ -35,6 +35,12 @@ def check_tensor(name, tensor, ndim=None, dtypes=FLOAT_DTYPES):
             raise ValueError(f"{name} must have {expected} dimensions, got shape {tuple(tensor.shape)}")
 
 
+def check_bool(name, value):
+    """Raise a TypeError naming `name` unless value is a bool (a string such as "no" is truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+
+
 def check_same_device(**tensors):
     """Raise a ValueError when the named tensors (None entries skipped) are not on one device."""
     present = {name: t for name, t in tensors.items() if t is not None}

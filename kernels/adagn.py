@@ -43,10 +43,11 @@ import triton.language as tl
 from torch.autograd.function import once_differentiable
 
 from kernels import reference
-from kernels._checks import FLOAT_DTYPES, check_same_device, check_tensor, use_triton
+from kernels._checks import FLOAT_DTYPES, check_bool, check_same_device, check_tensor, use_triton
 from kernels._library import launcher_op
 
-PARAM_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+PARAM_DTYPES = FLOAT_DTYPES + (torch.float64,)
+X_DTYPES = PARAM_DTYPES  # float64 x goes to the reference (see adagn)
 
 
 @triton.jit
@@ -610,10 +611,14 @@ def _check_param(name, param, x):
         )
 
 
-def _validate(x, gamma, beta, num_groups, eps):
-    check_tensor("x", x)
+def _validate(x, gamma, beta, num_groups, eps, silu):
+    check_tensor("x", x, dtypes=X_DTYPES)
     if x.dim() < 3:
         raise ValueError(f"x must have at least 3 dimensions (N, C, *spatial), got shape {tuple(x.shape)}")
+    if x.shape[0] > 0 and 0 in x.shape[1:]:
+        raise ValueError(
+            f"x has shape {tuple(x.shape)}: C and every spatial dimension must be > 0 (only the batch may be empty)"
+        )
     channels = x.shape[1]
     if isinstance(num_groups, bool) or not isinstance(num_groups, int):
         raise TypeError(f"num_groups must be an int, got {type(num_groups).__name__}")
@@ -624,6 +629,7 @@ def _validate(x, gamma, beta, num_groups, eps):
     check_same_device(x=x, gamma=gamma, beta=beta)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
         raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    check_bool("silu", silu)
 
 
 def _memory_format(x):
@@ -640,16 +646,19 @@ def _memory_format(x):
 def adagn(x, gamma, beta, num_groups, eps=1e-6, silu=False):
     """GroupNorm without affine (fp32 statistics), then `* gamma + beta`, then SiLU if silu.
 
-    x: (N, C, *spatial), fp32/fp16/bf16; gamma, beta: (N, C) per sample, (C,) per channel, or
-    None, each independently, any float dtype (computed in fp32); num_groups divides C.
+    x: (N, C, *spatial), fp32/fp16/bf16 (or fp64, see below); gamma, beta: (N, C) per sample, (C,)
+    per channel, or None, each independently, any float dtype (computed in fp32); num_groups divides
+    C; silu a bool. A group of one element normalises to 0 (the output is beta).
     Returns x's shape and dtype. A CUDA tensor runs the Triton kernels, a CPU tensor the
     reference (the Triton interpreter under TRITON_INTERPRET=1). The kernels read NCHW: any other
     layout is copied to it first, and a channels_last input gets a channels_last output (a
     second copy; keep x NCHW-contiguous on hot paths). Differentiable once w.r.t. x, gamma, beta.
+    float64 x runs the reference in float64 on every device (for gradcheck and fp64 models; the
+    kernels accumulate in fp32, so they would not give fp64 results).
     """
-    _validate(x, gamma, beta, num_groups, eps)
-    if not use_triton(x) or x.numel() == 0:
+    _validate(x, gamma, beta, num_groups, eps, silu)
+    if not use_triton(x) or x.numel() == 0 or x.dtype == torch.float64:
         return reference.adagn(x, gamma, beta, num_groups, eps=eps, silu=silu)
     memory_format = _memory_format(x)
-    y = AdaGNFunction.apply(x.contiguous(), gamma, beta, num_groups, float(eps), bool(silu))
+    y = AdaGNFunction.apply(x.contiguous(), gamma, beta, num_groups, float(eps), silu)
     return y if memory_format is None else y.contiguous(memory_format=memory_format)

@@ -13,7 +13,7 @@ import triton
 import triton.language as tl
 
 from kernels import reference
-from kernels._checks import use_triton
+from kernels._checks import check_bool, use_triton
 from kernels._library import launcher_op
 from kernels._per_sample import (
     as_tables, check_batch, clamp_passes_grad, inner_size, launch, sample_block, store_rounded, validate,
@@ -186,7 +186,7 @@ def p_mean_variance_learned_range(
     model_output: (N, 2C, *spatial) = [eps, v], v in [-1, 1]; x: (N, C, *spatial) (float32/float16/bfloat16);
     t: (N,) int64; tables: 1-D float32 (or float64) on the same device (log_betas = log(betas)).
     Returns (mean, variance, log_variance, pred_xstart), each (N, C, *spatial) in x's dtype;
-    differentiable in model_output (both halves) and x. clip_denoised clamps pred_xstart to [-1, 1]
+    differentiable in model_output (both halves) and x. clip_denoised (a bool) clamps pred_xstart to [-1, 1]
     (its gradient passes inside [-1, 1]; at exactly -1 and 1 it passes or not as the installed torch.clamp
     does: older releases pass it, torch 2.14 does not). On a GPU, t is assumed in range.
     """
@@ -211,10 +211,11 @@ def p_mean_variance_learned_range(
         log_betas=log_betas,
     )
     validate(t, dict(model_output=model_output, x=x), tables)
+    check_bool("clip_denoised", clip_denoised)
     if not use_triton(x):
         return reference.p_mean_variance_learned_range(
             model_output, x, t, *tables.values(), clip_denoised=clip_denoised
         )
     return PMeanVarianceFunction.apply(
-        model_output.contiguous(), x.contiguous(), t.contiguous(), bool(clip_denoised), *as_tables(*tables.values())
+        model_output.contiguous(), x.contiguous(), t.contiguous(), clip_denoised, *as_tables(*tables.values())
     )

@@ -1,8 +1,8 @@
 """Pure-PyTorch references of every fused op in kernels/.
 
-They are the ground truth of the tests and the eager baseline of the benchmarks. Each
-computes in float32 (whatever the input dtype) and returns the input's dtype, with the
-same formulas, in the same order, as the official code (NVlabs/denoising-diffusion-gan,
+They are the ground truth of the tests and the eager baseline of the benchmarks. Each computes
+in float32 (float64 for float64 inputs of adagn and upfirdn2d) and returns the input's dtype,
+with the same formulas, in the same order, as the official code (NVlabs/denoising-diffusion-gan,
 openai/improved-diffusion), so that on fp32 inputs they reproduce it bit for bit.
 
 Coefficient tables are 1-D float32 tensors indexed by the per-sample timestep t (int64, (N,)).
@@ -19,18 +19,26 @@ def _per_sample(table, t, ndim):
     return table.float()[t].reshape(-1, *([1] * (ndim - 1)))
 
 
+def _compute_dtype(x):
+    """float32 for half and float32 inputs; float64 stays float64 (gradcheck runs through it)."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
 def _affine(param, x):
-    """A (N, C) or (C,) affine parameter shaped to broadcast against x (N, C, *spatial), in float32."""
+    """A (N, C) or (C,) affine parameter shaped to broadcast against x (N, C, *spatial), in x's compute dtype."""
     rows = x.shape[0] if param.dim() == 2 else 1
-    return param.float().reshape(rows, x.shape[1], *([1] * (x.dim() - 2)))
+    return param.to(_compute_dtype(x)).reshape(rows, x.shape[1], *([1] * (x.dim() - 2)))
 
 
 def adagn(x, gamma, beta, num_groups, eps=1e-6, silu=False):
     """GroupNorm without affine, then `* gamma + beta` (per sample (N, C) or per channel (C,)), then SiLU.
 
     x: (N, C, *spatial); gamma, beta: (N, C), (C,) or None. Returns x's dtype and shape.
+    A group of one element normalises to 0. F.group_norm refuses a batch whose groups all hold one
+    element ("more than 1 value per channel", a training-mode check of batch statistics that does not
+    apply here), so this calls the op behind it, torch.group_norm, the same arithmetic without the check.
     """
-    y = F.group_norm(x.float(), num_groups, eps=eps)
+    y = torch.group_norm(x.to(_compute_dtype(x)), num_groups, None, None, eps, torch.backends.cudnn.enabled)
     if gamma is not None:
         y = y * _affine(gamma, x)
     if beta is not None:
@@ -48,8 +56,7 @@ def upfirdn2d_native(x, kernel, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_
     """
     n, c, in_h, in_w = x.shape
     kernel_h, kernel_w = kernel.shape
-    # float32 math for half inputs; float64 stays float64 (gradcheck runs through here).
-    compute = torch.promote_types(x.dtype, torch.float32)
+    compute = _compute_dtype(x)
     out = x.to(compute).reshape(-1, in_h, 1, in_w, 1)
     out = F.pad(out, [0, up_x - 1, 0, 0, 0, up_y - 1])
     out = out.reshape(-1, 1, in_h * up_y, in_w * up_x)

@@ -20,9 +20,11 @@ from tests.tolerances import assert_close
 adagn_module = importlib.import_module("kernels.adagn")
 adagn = kernels.adagn
 
-# (x shape, num_groups): odd sizes, size-1 dims, 1 to 4 groups, 3-D and 5-D inputs
+# (x shape, num_groups): odd sizes, size-1 dims, 1 to 32 groups, 3-D and 5-D inputs; one channel per
+# group (IDDPM's digits preset: 32 channels in GroupNorm32's 32 groups). One-element groups have their own test.
 SHAPES = [
     ((1, 4, 1, 1), 2),
+    ((2, 32, 4, 4), 32),
     ((2, 6, 3, 5), 3),
     ((3, 8, 7, 1), 4),
     ((2, 12, 5, 5), 4),
@@ -58,7 +60,7 @@ def _check_against_reference(x, gamma, beta, num_groups, silu, eps=1e-6):
     ref_grads = torch.autograd.grad(expected, ref_inputs, dy)
     for grad, ref_grad, leaf in zip(grads, ref_grads, inputs):
         assert grad.dtype == leaf.dtype and grad.shape == leaf.shape
-        # fp64 parameters are computed in fp32 by both sides (the reference upcasts with .float()).
+        # fp64 parameters of a half or fp32 x are computed in fp32 by both sides.
         assert_close(grad, ref_grad, dtype=torch.float32 if grad.dtype == torch.float64 else None)
     return y
 
@@ -197,6 +199,44 @@ def test_empty_batch(device):
     assert adagn(x, None, None, 2).shape == (0, 4, 3, 3)
 
 
+@pytest.mark.parametrize("silu", [False, True], ids=["plain", "silu"])
+def test_one_element_groups_give_beta(device, silu):
+    """GroupNorm of a single element is 0, so the output is beta (then SiLU) on the kernel and the reference,
+    and the output does not depend on x or gamma: their gradients are 0 exactly. (The reference's own dx
+    is rounding noise there, about rstd = eps^-1/2 = 1e3 times an ulp, so it is not the yardstick.)"""
+    x = torch.randn(1, 3, 1, 1, device=device, requires_grad=True)
+    gamma = torch.randn(1, 3, device=device, requires_grad=True)
+    beta = torch.randn(3, device=device, requires_grad=True)
+    expected = (torch.nn.functional.silu(beta) if silu else beta).reshape(1, 3, 1, 1)
+    y = adagn(x, gamma, beta, 3, silu=silu)
+    assert_close(y, expected)  # the kernel's SiLU is y * sigmoid(y), an ulp from F.silu
+    cpu_leaves = [t.detach().cpu() for t in (x, gamma, beta)]
+    assert_close(reference.adagn(*cpu_leaves, 3, silu=silu), expected.cpu())
+    dy = torch.randn_like(y)
+    grad_x, grad_gamma, grad_beta = torch.autograd.grad(y, [x, gamma, beta], dy)
+    assert not grad_x.any() and not grad_gamma.any()
+    (expected_grad_beta,) = torch.autograd.grad(expected, [beta], dy)
+    assert_close(grad_beta, expected_grad_beta)
+
+
+def test_float64_runs_the_reference_in_float64(monkeypatch, device):
+    """float64 x goes to the reference on every device, computed in float64 (gradcheck passes)."""
+    def must_not_run(*args):
+        raise AssertionError("the Triton path ran on a float64 tensor")
+
+    monkeypatch.setattr(adagn_module.AdaGNFunction, "apply", must_not_run)
+    x = torch.randn(2, 6, 3, 5, device=device, dtype=torch.float64, requires_grad=True)
+    gamma = torch.randn(2, 6, device=device, dtype=torch.float64, requires_grad=True)
+    beta = torch.randn(6, device=device, dtype=torch.float64, requires_grad=True)
+    y = adagn(x, gamma, beta, 3, silu=True)
+    assert y.dtype == torch.float64
+    expected = torch.nn.functional.silu(
+        torch.nn.functional.group_norm(x, 3, eps=1e-6) * gamma[:, :, None, None] + beta[:, None, None]
+    )
+    torch.testing.assert_close(y, expected, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda *args: adagn(*args, 3, silu=True), (x, gamma, beta))
+
+
 def test_cpu_without_interpreter_runs_the_reference(monkeypatch):
     """CPU tensors under either --device: what a CPU tensor does when TRITON_INTERPRET is off."""
     def must_not_run(*args):
@@ -210,10 +250,10 @@ def test_cpu_without_interpreter_runs_the_reference(monkeypatch):
 
 # Validation happens before dispatch, the same on every device: checked on CPU tensors under either --device.
 def _bad(x_shape=(2, 4, 3, 3), gamma_shape=(2, 4), beta_shape=(4,), groups=2, eps=1e-6, x_dtype=torch.float32,
-         gamma_dtype=torch.float32, gamma_device="cpu"):
+         gamma_dtype=torch.float32, gamma_device="cpu", silu=False):
     x = torch.zeros(x_shape, dtype=x_dtype)
     gamma = torch.zeros(gamma_shape, dtype=gamma_dtype, device=gamma_device)
-    return lambda: adagn(x, gamma, torch.zeros(beta_shape), groups, eps=eps)
+    return lambda: adagn(x, gamma, torch.zeros(beta_shape), groups, eps=eps, silu=silu)
 
 
 BAD_INPUTS = [
@@ -230,6 +270,10 @@ BAD_INPUTS = [
     ("eps-zero", _bad(eps=0.0), ValueError, "eps must be a finite number > 0"),
     ("eps-negative", _bad(eps=-1e-5), ValueError, "eps must be a finite number > 0"),
     ("eps-nan", _bad(eps=float("nan")), ValueError, "eps must be a finite number > 0"),
+    ("silu-string", _bad(silu="yes"), TypeError, "silu must be a bool, got str 'yes'"),
+    ("silu-int", _bad(silu=1), TypeError, "silu must be a bool, got int"),
+    ("x-empty-spatial", _bad(x_shape=(2, 4, 0, 3)), ValueError, r"x has shape \(2, 4, 0, 3\).*spatial dimension must be > 0"),
+    ("x-empty-channels", _bad(x_shape=(2, 0, 3, 3), gamma_shape=(2, 0), beta_shape=(0,)), ValueError, "C and every spatial"),
 ]
 
 

@@ -434,6 +434,15 @@ def test_p_mean_variance_bad_input(case):
         kernels.p_mean_variance_learned_range(model_output, x, _steps(0, 1), *learned_range_tables("cpu"))
 
 
+@pytest.mark.parametrize("clip_denoised", ["no", 1, None], ids=["str", "int", "none"])
+def test_p_mean_variance_clip_denoised_must_be_bool(clip_denoised):
+    """A truthy non-bool such as "no" must not silently clip."""
+    with pytest.raises(TypeError, match="clip_denoised must be a bool"):
+        kernels.p_mean_variance_learned_range(
+            _x(2, 6, 4), _x(2, 3, 4), _steps(0, 1), *learned_range_tables("cpu"), clip_denoised=clip_denoised
+        )
+
+
 def test_p_mean_variance_t_out_of_range():
     with pytest.raises(ValueError, match="must lie in .* log_betas"):
         tables = learned_range_tables("cpu")[:-1] + (torch.zeros(2),)
