@@ -3,14 +3,28 @@
 Dispatch (DESIGN.md): a CUDA tensor goes to the Triton kernel; a CPU tensor goes to the
 reference, except under Triton's own TRITON_INTERPRET=1, where Triton's interpreter runs the
 kernel on the CPU. Triton decides at `@triton.jit` time whether a kernel is interpreted, so the
-variable is read once, when kernels/ is imported, exactly as Triton reads it.
+switch is read once, when kernels/ is imported, exactly as Triton reads it (`triton_interprets`).
 """
 
 import os
 
 import torch
+import triton
 
-INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
+# Triton's getenv_bool: case-insensitive, nothing stripped (3.6 to 3.8).
+_TRUTHY = ("1", "true", "on", "yes", "y")
+
+
+def triton_interprets():
+    """Whether @triton.jit makes interpreted kernels: Triton's own knob (which also honours a value set
+    in code) where this Triton has it, else TRITON_INTERPRET read with Triton's truthy values."""
+    runtime = getattr(getattr(triton, "knobs", None), "runtime", None)
+    if runtime is not None and hasattr(runtime, "interpret"):
+        return bool(runtime.interpret)
+    return os.environ.get("TRITON_INTERPRET", "0").lower() in _TRUTHY
+
+
+INTERPRET = triton_interprets()
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 import torch
+import triton
 
 
 class Device(enum.Enum):
@@ -36,7 +37,9 @@ def pytest_configure(config):
     if device is Device.CPU:
         os.environ.setdefault("TRITON_INTERPRET", "1")
         return
-    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+    # Triton's own knob reads TRITON_INTERPRET as kernels/_checks.py does ("1", "true", "on", "yes", any case);
+    # kernels/ itself cannot be imported here: that would decorate the kernels before the mode is set.
+    if triton.knobs.runtime.interpret:
         raise pytest.UsageError("--device cuda runs the compiled kernels: unset TRITON_INTERPRET")
     if not torch.cuda.is_available():
         raise pytest.UsageError("--device cuda needs a CUDA GPU; torch.cuda.is_available() is False")
