@@ -13,7 +13,6 @@ import sys
 
 import pytest
 import torch
-import triton
 
 
 class Device(enum.Enum):
@@ -37,8 +36,11 @@ def pytest_configure(config):
     if device is Device.CPU:
         os.environ.setdefault("TRITON_INTERPRET", "1")
         return
-    # Triton's own knob reads TRITON_INTERPRET as kernels/_checks.py does ("1", "true", "on", "yes", any case);
-    # kernels/ itself cannot be imported here: that would decorate the kernels before the mode is set.
+    # Triton's own knob reads TRITON_INTERPRET as kernels/_checks.py does ("1", "true", "on", "yes", any case).
+    # Imported only here: Triton's own @jit helpers (tl.interleave, tl.sigmoid, ...) take the mode at import,
+    # so on the CPU path triton must not be imported before TRITON_INTERPRET is set.
+    import triton
+
     if triton.knobs.runtime.interpret:
         raise pytest.UsageError("--device cuda runs the compiled kernels: unset TRITON_INTERPRET")
     if not torch.cuda.is_available():
