@@ -31,6 +31,36 @@ MAX_BLOCK_W = 64
 
 
 @triton.jit
+def _program_tile(planes, tiles_h, tiles_w, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+    """This program's tile of a 1-D grid over (plane blocks, tiles_h, tiles_w).
+
+    Returns its planes (BLOCK_C,), their in-bounds mask, and the first row and column of its
+    (BLOCK_H, BLOCK_W) tile (of outputs, or for the up2 kernel of inputs).
+    """
+    pid = tl.program_id(0).to(tl.int64)
+    tile_x = pid % tiles_w
+    tile_y = (pid // tiles_w) % tiles_h
+    plane = (pid // (tiles_w * tiles_h)) * BLOCK_C + tl.arange(0, BLOCK_C)
+    return plane, plane < planes, tile_y * BLOCK_H, tile_x * BLOCK_W
+
+
+@triton.jit
+def _load_tile(x_ptr, plane, plane_ok, rows, row_ok, cols, col_ok, in_h, in_w, ACC_DTYPE: tl.constexpr):
+    """x[plane, rows, cols] of x (planes, in_h, in_w) as a (BLOCK_C, BLOCK_H, BLOCK_W) ACC_DTYPE tile, 0 where masked."""
+    ptrs = x_ptr + (plane * in_h * in_w)[:, None, None] + (rows * in_w)[None, :, None] + cols[None, None, :]
+    mask = plane_ok[:, None, None] & row_ok[None, :, None] & col_ok[None, None, :]
+    return tl.load(ptrs, mask=mask, other=0.0).to(ACC_DTYPE)
+
+
+@triton.jit
+def _store_tile(out_ptr, value, plane, plane_ok, rows, cols, out_h, out_w):
+    """Store the (BLOCK_C, BLOCK_H, BLOCK_W) value at out[plane, rows, cols] of out (planes, out_h, out_w), in bounds only."""
+    ptrs = out_ptr + (plane * out_h * out_w)[:, None, None] + (rows * out_w)[None, :, None] + cols[None, None, :]
+    mask = plane_ok[:, None, None] & (rows < out_h)[None, :, None] & (cols < out_w)[None, None, :]
+    tl.store(ptrs, value.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def _upfirdn2d_fwd_kernel(
     x_ptr,
     kernel_ptr,
@@ -64,16 +94,9 @@ def _upfirdn2d_fwd_kernel(
     shift = up*lead - pad0 >= 0 (lead = ceil(max(pad0, 0) / up)) keeps every index nonnegative,
     so % and // need no care for negative operands.
     """
-    pid = tl.program_id(0).to(tl.int64)
-    tile_x = pid % tiles_w
-    tile_y = (pid // tiles_w) % tiles_h
-    plane_block = pid // (tiles_w * tiles_h)
-
-    plane = plane_block * BLOCK_C + tl.arange(0, BLOCK_C)  # (BLOCK_C,)
-    out_y = tile_y * BLOCK_H + tl.arange(0, BLOCK_H)  # (BLOCK_H,)
-    out_x = tile_x * BLOCK_W + tl.arange(0, BLOCK_W)  # (BLOCK_W,)
-    plane_ok = plane < planes
-    x_plane_ptr = x_ptr + plane * in_h * in_w
+    plane, plane_ok, row0, col0 = _program_tile(planes, tiles_h, tiles_w, BLOCK_C, BLOCK_H, BLOCK_W)
+    out_y = row0 + tl.arange(0, BLOCK_H)  # (BLOCK_H,)
+    out_x = col0 + tl.arange(0, BLOCK_W)  # (BLOCK_W,)
 
     # Upsampled row of tap 0 (plus up*lead); the first tap on a real sample, and its input row.
     tap0_y = out_y * DOWN_Y + shift_y
@@ -97,14 +120,10 @@ def _upfirdn2d_fwd_kernel(
             # True convolution: tap j meets kernel element kh-1-j. (BLOCK_H, BLOCK_W) gather.
             weight_ptr = kernel_ptr + (KERNEL_H - 1 - tap_y)[:, None] * KERNEL_W + (KERNEL_W - 1 - tap_x)[None, :]
             weight = tl.load(weight_ptr, mask=tap_y_ok[:, None] & tap_x_ok[None, :], other=0.0)
-            x_tile_ptr = x_plane_ptr[:, None, None] + (in_y * in_w)[None, :, None] + in_x[None, None, :]
-            x_mask = plane_ok[:, None, None] & row_ok[None, :, None] & col_ok[None, None, :]
-            x_tile = tl.load(x_tile_ptr, mask=x_mask, other=0.0).to(ACC_DTYPE)
+            x_tile = _load_tile(x_ptr, plane, plane_ok, in_y, row_ok, in_x, col_ok, in_h, in_w, ACC_DTYPE)
             acc += x_tile * weight[None, :, :]
 
-    out_tile_ptr = out_ptr + (plane * out_h * out_w)[:, None, None] + (out_y * out_w)[None, :, None] + out_x[None, None, :]
-    out_mask = plane_ok[:, None, None] & (out_y < out_h)[None, :, None] & (out_x < out_w)[None, None, :]
-    tl.store(out_tile_ptr, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+    _store_tile(out_ptr, acc, plane, plane_ok, out_y, out_x, out_h, out_w)
 
 
 @triton.jit
@@ -132,16 +151,9 @@ def _upfirdn2d_up2_kernel(
     (3 + py - 2*dy, 3 + px - 2*dx) where that lies in 0..3, so each of the 9 shifted input tiles
     is loaded once and feeds every phase that uses it: 16 multiply-adds per input position.
     """
-    pid = tl.program_id(0).to(tl.int64)
-    tile_x = pid % tiles_w
-    tile_y = (pid // tiles_w) % tiles_h
-    plane_block = pid // (tiles_w * tiles_h)
-
-    plane = plane_block * BLOCK_C + tl.arange(0, BLOCK_C)  # (BLOCK_C,)
-    in_y = tile_y * BLOCK_H + tl.arange(0, BLOCK_H)  # (BLOCK_H,)
-    in_x = tile_x * BLOCK_W + tl.arange(0, BLOCK_W)  # (BLOCK_W,)
-    plane_ok = plane < planes
-    x_plane_ptr = x_ptr + plane * in_h * in_w
+    plane, plane_ok, row0, col0 = _program_tile(planes, tiles_h, tiles_w, BLOCK_C, BLOCK_H, BLOCK_W)
+    in_y = row0 + tl.arange(0, BLOCK_H)  # (BLOCK_H,)
+    in_x = col0 + tl.arange(0, BLOCK_W)  # (BLOCK_W,)
 
     acc_even_even = tl.zeros((BLOCK_C, BLOCK_H, BLOCK_W), dtype=ACC_DTYPE)
     acc_even_odd = tl.zeros((BLOCK_C, BLOCK_H, BLOCK_W), dtype=ACC_DTYPE)
@@ -153,9 +165,7 @@ def _upfirdn2d_up2_kernel(
         for dx in tl.static_range(3):
             src_x = in_x + (dx - 1)
             col_ok = (src_x >= 0) & (src_x < in_w)
-            x_tile_ptr = x_plane_ptr[:, None, None] + (src_y * in_w)[None, :, None] + src_x[None, None, :]
-            x_mask = plane_ok[:, None, None] & row_ok[None, :, None] & col_ok[None, None, :]
-            x_tile = tl.load(x_tile_ptr, mask=x_mask, other=0.0).to(ACC_DTYPE)
+            x_tile = _load_tile(x_ptr, plane, plane_ok, src_y, row_ok, src_x, col_ok, in_h, in_w, ACC_DTYPE)
             if dy < 2:
                 if dx < 2:
                     acc_even_even += x_tile * tl.load(kernel_ptr + (3 - 2 * dy) * 4 + (3 - 2 * dx))
@@ -167,24 +177,12 @@ def _upfirdn2d_up2_kernel(
                 if dx > 0:
                     acc_odd_odd += x_tile * tl.load(kernel_ptr + (4 - 2 * dy) * 4 + (4 - 2 * dx))
 
-    # Interleave the column phases so each output row segment is stored contiguously.
-    out_x = tile_x * (2 * BLOCK_W) + tl.arange(0, 2 * BLOCK_W)  # (2*BLOCK_W,)
+    # Interleave the column phases so each output row segment is stored contiguously:
+    # (BLOCK_C, BLOCK_H, 2*BLOCK_W) tiles of the even and the odd output rows.
+    out_x = 2 * col0 + tl.arange(0, 2 * BLOCK_W)  # (2*BLOCK_W,)
     out_even_y = 2 * in_y
-    out_odd_y = out_even_y + 1
-    out_plane_ptr = out_ptr + (plane * out_h * out_w)[:, None, None]
-    col_mask = plane_ok[:, None, None] & (out_x < out_w)[None, None, :]
-    row_even = tl.interleave(acc_even_even, acc_even_odd)  # (BLOCK_C, BLOCK_H, 2*BLOCK_W)
-    tl.store(
-        out_plane_ptr + (out_even_y * out_w)[None, :, None] + out_x[None, None, :],
-        row_even.to(out_ptr.dtype.element_ty),
-        mask=col_mask & (out_even_y < out_h)[None, :, None],
-    )
-    row_odd = tl.interleave(acc_odd_even, acc_odd_odd)  # (BLOCK_C, BLOCK_H, 2*BLOCK_W)
-    tl.store(
-        out_plane_ptr + (out_odd_y * out_w)[None, :, None] + out_x[None, None, :],
-        row_odd.to(out_ptr.dtype.element_ty),
-        mask=col_mask & (out_odd_y < out_h)[None, :, None],
-    )
+    _store_tile(out_ptr, tl.interleave(acc_even_even, acc_even_odd), plane, plane_ok, out_even_y, out_x, out_h, out_w)
+    _store_tile(out_ptr, tl.interleave(acc_odd_even, acc_odd_odd), plane, plane_ok, out_even_y + 1, out_x, out_h, out_w)
 
 
 @triton.jit
@@ -209,16 +207,9 @@ def _upfirdn2d_down2_kernel(
     A program owns a (BLOCK_C, BLOCK_H, BLOCK_W) output tile; output (oy, ox) reads the 4x4 input
     window starting at (2*oy - 1, 2*ox - 1), tap (ty, tx) with kernel element (3 - ty, 3 - tx).
     """
-    pid = tl.program_id(0).to(tl.int64)
-    tile_x = pid % tiles_w
-    tile_y = (pid // tiles_w) % tiles_h
-    plane_block = pid // (tiles_w * tiles_h)
-
-    plane = plane_block * BLOCK_C + tl.arange(0, BLOCK_C)  # (BLOCK_C,)
-    out_y = tile_y * BLOCK_H + tl.arange(0, BLOCK_H)  # (BLOCK_H,)
-    out_x = tile_x * BLOCK_W + tl.arange(0, BLOCK_W)  # (BLOCK_W,)
-    plane_ok = plane < planes
-    x_plane_ptr = x_ptr + plane * in_h * in_w
+    plane, plane_ok, row0, col0 = _program_tile(planes, tiles_h, tiles_w, BLOCK_C, BLOCK_H, BLOCK_W)
+    out_y = row0 + tl.arange(0, BLOCK_H)  # (BLOCK_H,)
+    out_x = col0 + tl.arange(0, BLOCK_W)  # (BLOCK_W,)
 
     acc = tl.zeros((BLOCK_C, BLOCK_H, BLOCK_W), dtype=ACC_DTYPE)
     for ty in tl.static_range(4):
@@ -227,14 +218,10 @@ def _upfirdn2d_down2_kernel(
         for tx in tl.static_range(4):
             src_x = 2 * out_x + (tx - 1)
             col_ok = (src_x >= 0) & (src_x < in_w)
-            x_tile_ptr = x_plane_ptr[:, None, None] + (src_y * in_w)[None, :, None] + src_x[None, None, :]
-            x_mask = plane_ok[:, None, None] & row_ok[None, :, None] & col_ok[None, None, :]
-            x_tile = tl.load(x_tile_ptr, mask=x_mask, other=0.0).to(ACC_DTYPE)
+            x_tile = _load_tile(x_ptr, plane, plane_ok, src_y, row_ok, src_x, col_ok, in_h, in_w, ACC_DTYPE)
             acc += x_tile * tl.load(kernel_ptr + (3 - ty) * 4 + (3 - tx))
 
-    out_tile_ptr = out_ptr + (plane * out_h * out_w)[:, None, None] + (out_y * out_w)[None, :, None] + out_x[None, None, :]
-    out_mask = plane_ok[:, None, None] & (out_y < out_h)[None, :, None] & (out_x < out_w)[None, None, :]
-    tl.store(out_tile_ptr, acc.to(out_ptr.dtype.element_ty), mask=out_mask)
+    _store_tile(out_ptr, acc, plane, plane_ok, out_y, out_x, out_h, out_w)
 
 
 def output_size(in_h, in_w, kernel_h, kernel_w, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0, pad_y1):
