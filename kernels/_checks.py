@@ -72,10 +72,8 @@ def check_same_shape(**tensors):
         raise ValueError(f"shapes must match: {listing}")
 
 
-def check_timesteps(t, batch, *tables):
-    """t must be an int64 (N,) tensor whose entries index every coefficient table."""
+def check_timesteps(t, batch):
+    """t must be an int64 or int32 (N,) tensor with one entry per sample of a batch of `batch`."""
     check_tensor("t", t, ndim=1, dtypes=(torch.int64, torch.int32))
     if t.shape[0] != batch:
         raise ValueError(f"t has {t.shape[0]} entries for a batch of {batch}")
-    for table in tables:
-        check_tensor("coefficient table", table, ndim=1, dtypes=(torch.float32, torch.float64))

@@ -5,7 +5,7 @@ Cg = C / G channels x HW positions, starting at element (n * G + g) * Cg * HW. K
 group in [BLOCK_C, BLOCK_HW] tiles (channels x positions), so the per-channel gamma/beta are a
 [BLOCK_C] vector and the per-channel gradient sums are row sums of the tile.
 
-Three ways to run a call (`Path`), chosen by `make_plan`:
+Three ways to run a call (`Path`), chosen by `make_plan` (kernels/_adagn_plan.py):
     FUSED   the whole group fits one tile (<= TUNING.fused_max_elems elements): one program per
             (sample, group) reads x once, computes mean and variance in registers (two passes
             over the registers, not over memory), normalises and writes y once.
@@ -17,11 +17,7 @@ Three ways to run a call (`Path`), chosen by `make_plan`:
             the stats kernel writes one (mean, M2) per chunk, the apply kernel merges the S
             partials of its group (Chan's formula, exact and stable) and normalises its chunk.
             LOOPED is SPLIT with S = 1.
-Heuristic (`make_plan`): on CUDA the target is TUNING.programs_per_sm (8) programs per SM, enough
-resident warps to keep the memory system busy. A group that fits one tile runs FUSED, whatever
-N * G: then the whole tensor is under target * fused_max_elems elements and the call is
-launch-bound anyway. Otherwise S = ceil(target / (N * G)), bounded by one tile per chunk and by
-TUNING.max_splits: S > 1 is SPLIT, S = 1 is LOOPED. The backward follows the forward's plan.
+The choice and its heuristic are in kernels/_adagn_plan.py; the backward follows the forward's plan.
 
 Statistics and every accumulation are fp32 whatever the dtypes; the variance is biased and eps
 sits inside the rsqrt, as in torch.nn.functional.group_norm.
@@ -32,9 +28,6 @@ turns a range bound into a Python int with int() of a 1-element array, which Num
 kernel is the same instructions for both, on Triton 3.6 and 3.8.
 """
 
-import dataclasses
-import enum
-import functools
 import math
 
 import torch
@@ -43,6 +36,7 @@ import triton.language as tl
 from torch.autograd.function import once_differentiable
 
 from kernels import reference
+from kernels._adagn_plan import Path, plan_for
 from kernels._checks import FLOAT_DTYPES, check_bool, check_same_device, check_tensor, use_triton
 from kernels._library import launcher_op
 
@@ -61,27 +55,37 @@ def _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C: tl.constexpr, BL
 
 
 @triton.jit
-def _load_channel_param(ptr, n, channel, channel_valid, stride_n, stride_c, HAS: tl.constexpr, DEFAULT: tl.constexpr):
-    """gamma or beta for these channels of sample n as fp32 (stride_n is 0 for a (C,) parameter)."""
+def _group_params(gamma_ptr, beta_ptr, pid_group, G, Cg, gamma_stride_n, beta_stride_n):
+    """Pointers to gamma and beta at the first channel of group pid_group = n * G + g.
+
+    gamma and beta have unit stride over C (the launcher sees to it); stride_n is 0 for a (C,) parameter.
+    """
+    n = pid_group // G
+    first_channel = (pid_group % G) * Cg
+    return gamma_ptr + n * gamma_stride_n + first_channel, beta_ptr + n * beta_stride_n + first_channel
+
+
+@triton.jit
+def _load_channel_param(group_ptr, c_in_group, channel_valid, HAS: tl.constexpr, DEFAULT: tl.constexpr):
+    """gamma or beta of these channels of the group as fp32 (DEFAULT where the parameter is None)."""
     if HAS:
-        value = tl.load(ptr + n * stride_n + channel * stride_c, mask=channel_valid, other=DEFAULT).to(tl.float32)
+        value = tl.load(group_ptr + c_in_group, mask=channel_valid, other=DEFAULT).to(tl.float32)
     else:
-        value = tl.zeros_like(channel).to(tl.float32) + DEFAULT
+        value = tl.zeros_like(c_in_group).to(tl.float32) + DEFAULT
     return value
 
 
 @triton.jit
-def _group_affine(
-    gamma_ptr, beta_ptr, pid_group, c0, G, Cg, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
-    HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, BLOCK_C: tl.constexpr,
-):
-    """gamma and beta [BLOCK_C], fp32, of channels c0.. of group pid_group = n * G + g (1 and 0 where absent)."""
+def _group_affine(gamma_group_ptr, beta_group_ptr, c0, Cg, HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr,
+                  BLOCK_C: tl.constexpr):
+    """gamma and beta [BLOCK_C], fp32, of channels c0.. of a group (pointers from _group_params).
+
+    1 and 0 where the parameter is None.
+    """
     c_in_group = c0 + tl.arange(0, BLOCK_C)
     channel_in_group = c_in_group < Cg
-    n = pid_group // G
-    channel = (pid_group % G) * Cg + c_in_group
-    gamma = _load_channel_param(gamma_ptr, n, channel, channel_in_group, gamma_stride_n, gamma_stride_c, HAS_GAMMA, 1.0)
-    beta = _load_channel_param(beta_ptr, n, channel, channel_in_group, beta_stride_n, beta_stride_c, HAS_BETA, 0.0)
+    gamma = _load_channel_param(gamma_group_ptr, c_in_group, channel_in_group, HAS_GAMMA, 1.0)
+    beta = _load_channel_param(beta_group_ptr, c_in_group, channel_in_group, HAS_BETA, 0.0)
     return gamma, beta
 
 
@@ -114,7 +118,7 @@ def _grad_pre_activation(dy, xhat, gamma, beta, SILU: tl.constexpr):
 @triton.jit
 def _adagn_fwd_kernel(
     x_ptr, y_ptr, gamma_ptr, beta_ptr, mean_ptr, rstd_ptr,
-    G, Cg, HW, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c, eps,
+    G, Cg, HW, gamma_stride_n, beta_stride_n, eps,
     HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, SILU: tl.constexpr,
     BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr,
 ):
@@ -124,6 +128,9 @@ def _adagn_fwd_kernel(
     order of the spread, not of the offset, so the fp32 mean is accurate when |mean| >> std.
     """
     pid_group = tl.program_id(0).to(tl.int64)
+    gamma_group_ptr, beta_group_ptr = _group_params(
+        gamma_ptr, beta_ptr, pid_group, G, Cg, gamma_stride_n, beta_stride_n
+    )
     group_start = pid_group * Cg * HW
     offs, tile_in_bounds = _group_tile(group_start, 0, 0, Cg, HW, HW, BLOCK_C, BLOCK_HW)
     shift = tl.load(x_ptr + group_start).to(tl.float32)
@@ -136,10 +143,7 @@ def _adagn_fwd_kernel(
     tl.store(mean_ptr + pid_group, shift + mean)
     tl.store(rstd_ptr + pid_group, rstd)
 
-    gamma, beta = _group_affine(
-        gamma_ptr, beta_ptr, pid_group, 0, G, Cg, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
-        HAS_GAMMA, HAS_BETA, BLOCK_C,
-    )
+    gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, 0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
     y = _affine_activation(diff * rstd, gamma, beta, SILU)
     tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=tile_in_bounds)
 
@@ -191,12 +195,15 @@ def _adagn_stats_kernel(
 @triton.jit
 def _adagn_fwd_apply_kernel(
     x_ptr, y_ptr, gamma_ptr, beta_ptr, part_mean_ptr, part_m2_ptr, mean_ptr, rstd_ptr,
-    G, Cg, HW, HW_PER_CHUNK, S, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c, eps,
+    G, Cg, HW, HW_PER_CHUNK, S, gamma_stride_n, beta_stride_n, eps,
     HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, SILU: tl.constexpr,
     BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr, BLOCK_S: tl.constexpr,
 ):
     """LOOPED/SPLIT pass 2, grid (N * G, S): merge the group's S partial (mean, M2), normalise one chunk."""
     pid_group = tl.program_id(0).to(tl.int64)
+    gamma_group_ptr, beta_group_ptr = _group_params(
+        gamma_ptr, beta_ptr, pid_group, G, Cg, gamma_stride_n, beta_stride_n
+    )
     chunk = tl.program_id(1).to(tl.int64)
     group_start = pid_group * Cg * HW
 
@@ -221,10 +228,7 @@ def _adagn_fwd_apply_kernel(
     hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
     c0 = 0
     while c0 < Cg:
-        gamma, beta = _group_affine(
-            gamma_ptr, beta_ptr, pid_group, c0, G, Cg, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
-            HAS_GAMMA, HAS_BETA, BLOCK_C,
-        )
+        gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, c0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
         hw0 = hw_start
         while hw0 < hw_stop:
             offs, tile_in_bounds = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
@@ -238,7 +242,7 @@ def _adagn_fwd_apply_kernel(
 @triton.jit
 def _adagn_bwd_kernel(
     x_ptr, dy_ptr, mean_ptr, rstd_ptr, gamma_ptr, beta_ptr, dx_ptr, dgamma_ptr, dbeta_ptr,
-    G, Cg, HW, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
+    G, Cg, HW, gamma_stride_n, beta_stride_n,
     HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, SILU: tl.constexpr, STORE_DX: tl.constexpr,
     BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr,
 ):
@@ -250,14 +254,14 @@ def _adagn_bwd_kernel(
     dgamma/dbeta are written per sample, fp32, (N, C).
     """
     pid_group = tl.program_id(0).to(tl.int64)
+    gamma_group_ptr, beta_group_ptr = _group_params(
+        gamma_ptr, beta_ptr, pid_group, G, Cg, gamma_stride_n, beta_stride_n
+    )
     group_start = pid_group * Cg * HW
     offs, tile_in_bounds = _group_tile(group_start, 0, 0, Cg, HW, HW, BLOCK_C, BLOCK_HW)
     mean = tl.load(mean_ptr + pid_group)
     rstd = tl.load(rstd_ptr + pid_group)
-    gamma, beta = _group_affine(
-        gamma_ptr, beta_ptr, pid_group, 0, G, Cg, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
-        HAS_GAMMA, HAS_BETA, BLOCK_C,
-    )
+    gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, 0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
     x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
     dy = tl.load(dy_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
     xhat = tl.where(tile_in_bounds, (x - mean) * rstd, 0.0)
@@ -277,7 +281,7 @@ def _adagn_bwd_kernel(
 @triton.jit
 def _adagn_bwd_reduce_kernel(
     x_ptr, dy_ptr, mean_ptr, rstd_ptr, gamma_ptr, beta_ptr, part_dgamma_ptr, part_dbeta_ptr,
-    G, Cg, HW, HW_PER_CHUNK, S, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
+    G, Cg, HW, HW_PER_CHUNK, S, gamma_stride_n, beta_stride_n,
     HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, SILU: tl.constexpr,
     BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr,
 ):
@@ -286,6 +290,9 @@ def _adagn_bwd_reduce_kernel(
     Partials are laid out (N, C, S) in fp32: entry ((n * C + channel) * S + chunk).
     """
     pid_group = tl.program_id(0).to(tl.int64)
+    gamma_group_ptr, beta_group_ptr = _group_params(
+        gamma_ptr, beta_ptr, pid_group, G, Cg, gamma_stride_n, beta_stride_n
+    )
     chunk = tl.program_id(1).to(tl.int64)
     group_start = pid_group * Cg * HW
     mean = tl.load(mean_ptr + pid_group)
@@ -294,10 +301,7 @@ def _adagn_bwd_reduce_kernel(
     hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
     c0 = 0
     while c0 < Cg:
-        gamma, beta = _group_affine(
-            gamma_ptr, beta_ptr, pid_group, c0, G, Cg, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
-            HAS_GAMMA, HAS_BETA, BLOCK_C,
-        )
+        gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, c0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
         dbeta = tl.zeros((BLOCK_C,), tl.float32)
         dgamma = tl.zeros((BLOCK_C,), tl.float32)
         hw0 = hw_start
@@ -320,7 +324,7 @@ def _adagn_bwd_reduce_kernel(
 @triton.jit
 def _adagn_bwd_apply_kernel(
     x_ptr, dy_ptr, mean_ptr, rstd_ptr, gamma_ptr, beta_ptr, part_dgamma_ptr, part_dbeta_ptr, dx_ptr, dgamma_ptr, dbeta_ptr,
-    G, Cg, HW, HW_PER_CHUNK, S, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
+    G, Cg, HW, HW_PER_CHUNK, S, gamma_stride_n, beta_stride_n,
     HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, SILU: tl.constexpr, STORE_DX: tl.constexpr,
     BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr, BLOCK_S: tl.constexpr,
 ):
@@ -330,6 +334,9 @@ def _adagn_bwd_apply_kernel(
     chunk 0 writes the per-sample dgamma/dbeta (N, C) fp32.
     """
     pid_group = tl.program_id(0).to(tl.int64)
+    gamma_group_ptr, beta_group_ptr = _group_params(
+        gamma_ptr, beta_ptr, pid_group, G, Cg, gamma_stride_n, beta_stride_n
+    )
     chunk = tl.program_id(1).to(tl.int64)
     group_start = pid_group * Cg * HW
     mean = tl.load(mean_ptr + pid_group)
@@ -348,10 +355,7 @@ def _adagn_bwd_apply_kernel(
         if chunk == 0:
             _store_channel_rows(dbeta_ptr, pid_group, c0, Cg, dbeta, BLOCK_C)
             _store_channel_rows(dgamma_ptr, pid_group, c0, Cg, dgamma, BLOCK_C)
-        gamma, beta = _group_affine(
-            gamma_ptr, beta_ptr, pid_group, c0, G, Cg, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
-            HAS_GAMMA, HAS_BETA, BLOCK_C,
-        )
+        gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, c0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
         sum_g += tl.sum(gamma * dbeta)
         sum_g_xhat += tl.sum(gamma * dgamma)
         c0 += BLOCK_C
@@ -364,10 +368,7 @@ def _adagn_bwd_apply_kernel(
         hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
         c0 = 0
         while c0 < Cg:
-            gamma, beta = _group_affine(
-                gamma_ptr, beta_ptr, pid_group, c0, G, Cg, gamma_stride_n, gamma_stride_c, beta_stride_n, beta_stride_c,
-                HAS_GAMMA, HAS_BETA, BLOCK_C,
-            )
+            gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, c0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
             hw0 = hw_start
             while hw0 < hw_stop:
                 offs, tile_in_bounds = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
@@ -381,101 +382,25 @@ def _adagn_bwd_apply_kernel(
             c0 += BLOCK_C
 
 
-class Path(enum.Enum):
-    """How a call runs (see the module docstring)."""
-
-    FUSED = "fused"
-    LOOPED = "looped"
-    SPLIT = "split"
-
-
-@dataclasses.dataclass(frozen=True)
-class Tuning:
-    """The knobs of `make_plan`; tests swap in small values to drive every path on tiny shapes."""
-
-    # Sizes checked by compiling for sm_90 (ptxas -v, bf16 and fp32, SiLU on): no register spills.
-    fused_max_elems: int = 8192  # largest padded group tile one program holds (16 elements a thread)
-    chunk_tile_elems: int = 2048  # tile of the LOOPED/SPLIT kernels (8 elements a thread: their loops keep more live)
-    chunk_max_block_c: int = 16  # channels per LOOPED/SPLIT tile (the rest of the tile is positions)
-    programs_per_sm: int = 8  # programs per SM to aim for: enough loads in flight, and a short tail
-    interpreter_programs: int = 1  # the target under TRITON_INTERPRET: never split unless tests ask
-    max_splits: int = 512  # bound on S, so the apply kernels' [BLOCK_S] merge stays one small tile
-
-
-TUNING = Tuning()
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """A call's path and tile shape; S = splits chunks of hw_per_chunk positions per group."""
-
-    path: Path
-    block_c: int
-    block_hw: int
-    hw_per_chunk: int
-    splits: int
-    num_warps: int
-
-
-def _warps_for(tile_elems, elems_per_thread):
-    """Warps (1 to 16) that give each thread elems_per_thread elements of each live tile."""
-    return min(max(tile_elems // (32 * elems_per_thread), 1), 16)
-
-
-@functools.lru_cache(maxsize=None)
-def make_plan(batch, channels, hw, num_groups, num_programs_target, tuning):
-    """Choose FUSED / LOOPED / SPLIT and the tiles for x (batch, channels, hw) in num_groups groups.
-
-    Cached: a model calls it with a handful of shapes, and it runs on every forward.
-    """
-    cg = channels // num_groups
-    block_c, block_hw = triton.next_power_of_2(cg), triton.next_power_of_2(hw)
-    if block_c * block_hw <= tuning.fused_max_elems:
-        return Plan(Path.FUSED, block_c, block_hw, hw, 1, _warps_for(block_c * block_hw, 16))
-    block_c = min(block_c, tuning.chunk_max_block_c)
-    block_hw = min(block_hw, max(tuning.chunk_tile_elems // block_c, 1))
-    groups = batch * num_groups
-    splits = min(math.ceil(num_programs_target / groups), triton.cdiv(hw, block_hw), tuning.max_splits)
-    splits = max(splits, 1)
-    hw_per_chunk = triton.cdiv(triton.cdiv(hw, splits), block_hw) * block_hw
-    splits = triton.cdiv(hw, hw_per_chunk)
-    path = Path.SPLIT if splits > 1 else Path.LOOPED
-    return Plan(path, block_c, block_hw, hw_per_chunk, splits, _warps_for(block_c * block_hw, 8))
-
-
-@functools.lru_cache(maxsize=None)
-def _cuda_sm_count(index):
-    return torch.cuda.get_device_properties(index).multi_processor_count
-
-
-def target_programs(device):
-    """Programs that fill `device`: TUNING.programs_per_sm per SM on CUDA; the interpreter's setting on CPU."""
-    if device.type == "cuda":
-        return TUNING.programs_per_sm * _cuda_sm_count(device.index if device.index is not None else torch.cuda.current_device())
-    return TUNING.interpreter_programs
-
-
-def plan_for(x, num_groups):
-    """The plan of x (N, C, *spatial) on its device."""
-    n, c = x.shape[:2]
-    return make_plan(n, c, math.prod(x.shape[2:]), num_groups, target_programs(x.device), TUNING)
-
-
 def _param_args(param, x):
-    """(pointer tensor, stride over N, stride over C, present) for a gamma/beta of shape (N, C), (C,) or None."""
+    """(pointer tensor, stride over N, present) for a gamma/beta of shape (N, C), (C,) or None.
+
+    The kernels read a parameter with unit stride over C: the (N, C) halves of one Linear output
+    (Linear(z).chunk(2, 1), row stride 2C) pass as they are; a parameter strided over C is copied.
+    """
     if param is None:
-        return x, 0, 0, False
-    if param.dim() == 2:
-        return param, param.stride(0), param.stride(1), True
-    return param, 0, param.stride(0), True
+        return x, 0, False
+    if param.stride(-1) != 1 and param.shape[-1] > 1:
+        param = param.contiguous()
+    return param, (param.stride(0) if param.dim() == 2 else 0), True
 
 
 def _launch_args(x, gamma, beta, silu, plan):
-    """What every launch passes: gamma and beta pointers, their (N, C) strides, the constexpr flags and tiles."""
-    gamma_ptr, gamma_sn, gamma_sc, has_gamma = _param_args(gamma, x)
-    beta_ptr, beta_sn, beta_sc, has_beta = _param_args(beta, x)
-    flags = dict(HAS_GAMMA=has_gamma, HAS_BETA=has_beta, SILU=bool(silu), BLOCK_C=plan.block_c, BLOCK_HW=plan.block_hw)
-    return gamma_ptr, beta_ptr, (gamma_sn, gamma_sc, beta_sn, beta_sc), flags
+    """What every launch passes: gamma and beta pointers, their strides over N, the constexpr flags and tiles."""
+    gamma_ptr, gamma_stride_n, has_gamma = _param_args(gamma, x)
+    beta_ptr, beta_stride_n, has_beta = _param_args(beta, x)
+    flags = dict(HAS_GAMMA=has_gamma, HAS_BETA=has_beta, SILU=silu, BLOCK_C=plan.block_c, BLOCK_HW=plan.block_hw)
+    return gamma_ptr, beta_ptr, (gamma_stride_n, beta_stride_n), flags
 
 
 def _adagn_fwd_fake(x, gamma, beta, num_groups, eps, silu):

@@ -13,11 +13,12 @@ import torch
 import kernels
 import kernels._checks
 from kernels import reference
-from kernels.adagn import Path, Tuning, make_plan
+from kernels._adagn_plan import Path, Tuning, make_plan
 from tests.tolerances import assert_close
 
 # kernels/__init__ exports the function as kernels.adagn, so reach the module through importlib.
 adagn_module = importlib.import_module("kernels.adagn")
+plan_module = importlib.import_module("kernels._adagn_plan")
 adagn = kernels.adagn
 
 # (x shape, num_groups): odd sizes, size-1 dims, 1 to 32 groups, 3-D and 5-D inputs; one channel per
@@ -101,8 +102,8 @@ def _use_small_tuning(monkeypatch, programs):
     tuning = Tuning(
         fused_max_elems=8, chunk_tile_elems=8, chunk_max_block_c=2, programs_per_sm=1, interpreter_programs=programs
     )
-    monkeypatch.setattr(adagn_module, "TUNING", tuning)
-    monkeypatch.setattr(adagn_module, "_cuda_sm_count", lambda index: programs)
+    monkeypatch.setattr(plan_module, "TUNING", tuning)
+    monkeypatch.setattr(plan_module, "_cuda_sm_count", lambda index: programs)
 
 
 @pytest.mark.parametrize("path", [Path.FUSED, Path.SPLIT], ids=lambda p: p.value)
@@ -116,7 +117,7 @@ def test_large_mean_offset_keeps_fp32_accuracy(monkeypatch, device, path):
         _use_small_tuning(monkeypatch, 12)
     x = torch.randn(2, 8, 6, 6, device=device) + 1000.0
     gamma = torch.randn(2, 8, device=device)
-    assert adagn_module.plan_for(x, 2).path is path
+    assert plan_module.plan_for(x, 2).path is path
     expected = torch.nn.functional.group_norm(x.double(), 2, eps=1e-6) * gamma.double()[:, :, None, None]
     assert_close(adagn(x, gamma, None, 2), expected, dtype=torch.float32)
 
@@ -131,7 +132,7 @@ def test_chunked_paths_match_reference(monkeypatch, device, case, silu, path):
     programs = 1 if path is Path.LOOPED else 3 * n * groups
     _use_small_tuning(monkeypatch, programs)
     x = torch.randn(shape, device=device) * 2 + 0.5
-    plan = adagn_module.plan_for(x, groups)
+    plan = plan_module.plan_for(x, groups)
     assert plan.path is path
     if path is Path.SPLIT:
         assert plan.splits > 1
@@ -143,7 +144,7 @@ def test_chunked_paths_match_reference(monkeypatch, device, case, silu, path):
 def test_split_path_half_precision(monkeypatch, device, dtype):
     _use_small_tuning(monkeypatch, 12)
     x = torch.randn(2, 6, 3, 5, device=device).to(dtype)
-    assert adagn_module.plan_for(x, 3).path is Path.SPLIT
+    assert plan_module.plan_for(x, 3).path is Path.SPLIT
     _check_against_reference(x, _param("per-sample", 2, 6, device), _param("per-sample", 2, 6, device), 3, silu=True)
 
 
