@@ -12,45 +12,18 @@ loop or split read x once more per pass; `path` in extra_info says which one ran
 On a CPU-only machine two small shapes run (the Triton provider is skipped and says why).
 """
 
-import dataclasses
-import enum
-import importlib
-
 import pytest
 import torch
 
-from bench.harness import PROVIDERS, compiled, device, record, skip_unless_runnable
+import kernels
+from bench.harness import PROVIDERS, Pass, Shape, compiled, device, record, skip_unless_runnable
 from kernels import reference
 from kernels._adagn_plan import plan_for
 
-# kernels/__init__ exports the function as kernels.adagn, so reach the module through importlib.
-adagn_module = importlib.import_module("kernels.adagn")
 
-# One compiled reference serves every shape (dynamic=False recompiles per shape); lift Dynamo's
-# per-function recompile limit so no shape silently falls back to eager.
-if hasattr(torch._dynamo.config, "recompile_limit"):
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-else:
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-
-
-class Pass(enum.Enum):
-    FORWARD = "fwd"
-    FORWARD_BACKWARD = "fwd+bwd"
-
-
-@dataclasses.dataclass(frozen=True)
-class Shape:
-    name: str
-    batch: int
-    channels: int
-    res: int
-    dtype: torch.dtype = torch.float32
-
-    @property
-    def groups(self):
-        """DDGAN's AdaptiveGroupNorm: min(C // 4, 32) groups."""
-        return min(self.channels // 4, 32)
+def _groups(channels):
+    """DDGAN's AdaptiveGroupNorm: min(C // 4, 32) groups."""
+    return min(channels // 4, 32)
 
 
 GPU_SHAPES = [
@@ -68,7 +41,7 @@ def _adagn_reference(x, gamma, beta, num_groups):
 
 
 def _adagn_triton(x, gamma, beta, num_groups):
-    return adagn_module.adagn(x, gamma, beta, num_groups, eps=1e-6, silu=True)
+    return kernels.adagn(x, gamma, beta, num_groups, eps=1e-6, silu=True)
 
 
 def _op(provider):
@@ -81,6 +54,7 @@ def _op(provider):
 def test_adagn(benchmark, provider, shape, pass_):
     skip_unless_runnable(provider)
     dev = device()
+    groups = _groups(shape.channels)
     x = torch.randn(shape.batch, shape.channels, shape.res, shape.res, device=dev, dtype=shape.dtype)
     gamma = (1 + 0.1 * torch.randn(shape.batch, shape.channels, device=dev)).to(shape.dtype)
     beta = (0.1 * torch.randn(shape.batch, shape.channels, device=dev)).to(shape.dtype)
@@ -89,7 +63,7 @@ def test_adagn(benchmark, provider, shape, pass_):
     if pass_ is Pass.FORWARD:
 
         def fn():
-            return op(x, gamma, beta, shape.groups)
+            return op(x, gamma, beta, groups)
 
     else:
         leaves = [t.requires_grad_(True) for t in (x, gamma, beta)]
@@ -97,9 +71,9 @@ def test_adagn(benchmark, provider, shape, pass_):
         nbytes += 3 * x.numel() * x.element_size()
 
         def fn():
-            return torch.autograd.grad(op(x, gamma, beta, shape.groups), leaves, grad_y)
+            return torch.autograd.grad(op(x, gamma, beta, groups), leaves, grad_y)
 
-    plan = plan_for(x, shape.groups) if provider == "triton" else None
+    plan = plan_for(x, groups) if provider == "triton" else None
     record(
         benchmark,
         fn,
@@ -108,7 +82,7 @@ def test_adagn(benchmark, provider, shape, pass_):
         op="adagn",
         pass_=pass_.value,
         shape=[shape.batch, shape.channels, shape.res, shape.res],
-        groups=shape.groups,
+        groups=groups,
         silu=True,
         dtype=str(shape.dtype).replace("torch.", ""),
         path=None if plan is None else plan.path.value,

@@ -21,22 +21,11 @@ import pytest
 import torch
 
 import kernels
-from bench.harness import PROVIDERS, compiled, device, record, skip_unless_runnable
+from bench.harness import PROVIDERS, Pass, Shape, compiled, device, record, skip_unless_runnable
 from kernels import reference
 
-# One compiled reference per op serves every shape (dynamic=False recompiles per shape and dtype);
-# lift Dynamo's per-function recompile limit so no shape silently falls back to eager.
-if hasattr(torch._dynamo.config, "recompile_limit"):
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-else:
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
 
 NUM_STEPS = 1000
-
-
-class Pass(enum.Enum):
-    FORWARD = "fwd"
-    FORWARD_BACKWARD = "fwd+bwd"
 
 
 class Op(enum.Enum):
@@ -45,14 +34,6 @@ class Op(enum.Enum):
     SAMPLE_POSTERIOR = "sample_posterior"
     P_MEAN_VARIANCE = "p_mean_variance_learned_range"
     VB_TERMS_BPD = "vb_terms_bpd"
-
-
-@dataclasses.dataclass(frozen=True)
-class Shape:
-    name: str
-    batch: int
-    channels: int
-    res: int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,40 +8,19 @@ Bytes moved: forward reads x and writes out; backward also reads grad_out and wr
 On a CPU-only machine two small shapes run (the Triton provider is skipped and says why).
 """
 
-import dataclasses
 import enum
 
 import pytest
 import torch
 
-from bench.harness import PROVIDERS, compiled, device, record, skip_unless_runnable
+from bench.harness import PROVIDERS, Pass, Shape, compiled, device, record, skip_unless_runnable
 from kernels import reference
 from kernels.upfirdn2d import upfirdn2d
-
-# One compiled reference per resampling function serves every shape (dynamic=False recompiles
-# per shape); lift Dynamo's per-function recompile limit so no shape silently falls back to eager.
-if hasattr(torch._dynamo.config, "recompile_limit"):
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-else:
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
 
 
 class Resample(enum.Enum):
     UP2 = "up2"
     DOWN2 = "down2"
-
-
-class Pass(enum.Enum):
-    FORWARD = "fwd"
-    FORWARD_BACKWARD = "fwd+bwd"
-
-
-@dataclasses.dataclass(frozen=True)
-class Shape:
-    name: str
-    batch: int
-    channels: int
-    res: int
 
 
 GPU_SHAPES = [

@@ -10,6 +10,8 @@ memory-bound op is reported in GB/s and as a fraction of a device-to-device copy
 same run (`copy_bandwidth_gbps`).
 """
 
+import dataclasses
+import enum
 import functools
 import platform
 
@@ -20,6 +22,29 @@ PROVIDERS = ("eager", "compile", "triton")
 TRITON_NEEDS_GPU = "the Triton provider needs a CUDA GPU; this machine has none (eager and compile ran)"
 # Larger than the L2 of any GPU the suites run on (H100 50 MB, H200 50 MB), like triton.testing.do_bench's 256 MB.
 L2_FLUSH_BYTES = 256 * 1024 * 1024
+
+
+# One compiled reference serves every shape of a suite (dynamic=False recompiles per shape and dtype):
+# Dynamo's per-function recompile limit (8 by default) is lifted to this so no shape silently falls back to eager.
+RECOMPILE_LIMIT = 64
+
+
+class Pass(enum.Enum):
+    """What a case times: the forward alone, or the forward and the backward."""
+
+    FORWARD = "fwd"
+    FORWARD_BACKWARD = "fwd+bwd"
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """A case's (batch, channels, res, res) input, named after the model configuration it comes from."""
+
+    name: str
+    batch: int
+    channels: int
+    res: int
+    dtype: torch.dtype = torch.float32
 
 
 def device():
@@ -107,6 +132,10 @@ def compiled(fn):
 
 @functools.lru_cache(maxsize=None)
 def _compile_cache(fn):
+    config = torch._dynamo.config
+    # Newer torch calls the limit recompile_limit, older releases cache_size_limit.
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))
     return torch.compile(fn, dynamic=False)
 
 
