@@ -46,10 +46,18 @@ def _param(kind, n, c, device, dtype=torch.float32):
     return None if shapes[kind] is None else torch.randn(shapes[kind], dtype=dtype, device=device)
 
 
+def _leaf(tensor):
+    """A leaf copy with tensor's strides (clone() would make a view with gaps, such as a chunk, contiguous)."""
+    if tensor is None:
+        return None
+    copy = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device=tensor.device)
+    return copy.copy_(tensor).requires_grad_(True)
+
+
 def _check_against_reference(x, gamma, beta, num_groups, silu, eps=1e-6):
     """Forward and grads of x, gamma, beta (same upstream gradient) against the reference autograd."""
-    leaves = [t.detach().clone().requires_grad_(True) if t is not None else None for t in (x, gamma, beta)]
-    ref_leaves = [t.detach().clone().requires_grad_(True) if t is not None else None for t in (x, gamma, beta)]
+    leaves = [_leaf(t) for t in (x, gamma, beta)]
+    ref_leaves = [_leaf(t) for t in (x, gamma, beta)]
     y = adagn(*leaves, num_groups, eps=eps, silu=silu)
     expected = reference.adagn(*ref_leaves, num_groups, eps=eps, silu=silu)
     assert y.dtype == x.dtype and y.shape == x.shape
@@ -170,7 +178,15 @@ def test_strided_gamma_beta_from_one_embedding(device):
     """gamma, beta = Linear(z).chunk(2, 1) are (N, C) views with row stride 2C; no copy is needed."""
     emb = torch.randn(3, 16, device=device)
     gamma, beta = emb.chunk(2, dim=1)
-    assert not gamma.is_contiguous()
+    assert gamma.stride() == (16, 1)
+    _check_against_reference(torch.randn(3, 8, 4, 3, device=device), gamma, beta, 2, silu=True)
+
+
+def test_gamma_beta_strided_over_channels(device):
+    """Parameters strided over C (every other column, or every other entry of a (C,) vector) are copied first."""
+    emb = torch.randn(3, 16, device=device)
+    gamma, beta = emb[:, ::2], torch.randn(16, device=device)[1::2]
+    assert gamma.stride() == (16, 2) and beta.stride() == (2,)
     _check_against_reference(torch.randn(3, 8, 4, 3, device=device), gamma, beta, 2, silu=True)
 
 

@@ -5,8 +5,11 @@ Every output and every input gradient is compared with the reference under the s
 on odd, size-1 and rank-2 shapes, in float32/float16/bfloat16, with t holding both 0 and T - 1.
 """
 
+import dataclasses
+import importlib
 import math
 import pathlib
+from typing import Callable
 
 import pytest
 import torch
@@ -35,8 +38,19 @@ def timesteps(batch, device, num_steps=NUM_STEPS):
     return t
 
 
-def leaves(shape, dtype, count, device):
-    return [torch.randn(shape, device=device).to(dtype).requires_grad_() for _ in range(count)]
+def contiguous(tensor):
+    return tensor
+
+
+def non_contiguous(tensor):
+    """The same values in a non-contiguous tensor: every other element of a buffer twice as wide."""
+    wide = torch.zeros(*tensor.shape, 2, dtype=tensor.dtype, device=tensor.device)
+    wide[..., 0] = tensor
+    return wide[..., 0]
+
+
+def leaves(shape, dtype, count, device, layout=contiguous):
+    return [layout(torch.randn(shape, device=device).to(dtype)).requires_grad_() for _ in range(count)]
 
 
 def check_against_reference(fused, ref, inputs, dtype):
@@ -55,32 +69,37 @@ def check_against_reference(fused, ref, inputs, dtype):
         assert_close(grad, exp, dtype)
 
 
-@shapes
-@dtypes
-def test_q_sample(device, shape, dtype):
-    x_start, noise = leaves(shape, dtype, 2, device)
+# Each case builder returns (fused call, reference call, the differentiable inputs) for one op on inputs
+# of `shape` and `dtype`, every input tensor passed through `layout` (contiguous or not).
+
+
+def q_sample_case(shape, dtype, device, layout=contiguous):
+    x_start, noise = leaves(shape, dtype, 2, device, layout)
     t = timesteps(shape[0], device)
     coef_start = torch.rand(NUM_STEPS, device=device)
     coef_noise = torch.rand(NUM_STEPS, dtype=torch.float64, device=device)
     args = (x_start, t, noise, coef_start, coef_noise)
-    check_against_reference(
-        lambda: kernels.q_sample(*args), lambda: reference.q_sample(*args), [x_start, noise], dtype
-    )
+    return lambda: kernels.q_sample(*args), lambda: reference.q_sample(*args), [x_start, noise]
+
+
+def q_sample_pairs_case(shape, dtype, device, layout=contiguous):
+    x_start, noise, noise_next = leaves(shape, dtype, 3, device, layout)
+    t = timesteps(shape[0], device, NUM_STEPS - 1)
+    tables = [torch.rand(NUM_STEPS, device=device) for _ in range(4)]
+    args = (x_start, t, noise, noise_next, *tables)
+    return lambda: kernels.q_sample_pairs(*args), lambda: reference.q_sample_pairs(*args), [x_start, noise, noise_next]
+
+
+@shapes
+@dtypes
+def test_q_sample(device, shape, dtype):
+    check_against_reference(*q_sample_case(shape, dtype, device), dtype)
 
 
 @shapes
 @dtypes
 def test_q_sample_pairs(device, shape, dtype):
-    x_start, noise, noise_next = leaves(shape, dtype, 3, device)
-    t = timesteps(shape[0], device, NUM_STEPS - 1)
-    tables = [torch.rand(NUM_STEPS, device=device) for _ in range(4)]
-    args = (x_start, t, noise, noise_next, *tables)
-    check_against_reference(
-        lambda: kernels.q_sample_pairs(*args),
-        lambda: reference.q_sample_pairs(*args),
-        [x_start, noise, noise_next],
-        dtype,
-    )
+    check_against_reference(*q_sample_pairs_case(shape, dtype, device), dtype)
 
 
 @pytest.mark.parametrize("output", [0, 1], ids=["x_t_only", "x_next_only"])
@@ -99,18 +118,20 @@ def test_q_sample_pairs_one_output_used(device, output):
             assert_close(grad, exp)
 
 
-@shapes
-@dtypes
-def test_sample_posterior(device, shape, dtype):
-    x_0, x_t, noise = leaves(shape, dtype, 3, device)
+def sample_posterior_case(shape, dtype, device, layout=contiguous):
+    x_0, x_t, noise = leaves(shape, dtype, 3, device, layout)
     t = timesteps(shape[0], device)
     log_var = torch.rand(NUM_STEPS, device=device) * -10.0
     log_var[0] = torch.log(torch.tensor(1e-20, device=device))
     tables = (torch.rand(NUM_STEPS, device=device), torch.rand(NUM_STEPS, device=device), log_var)
     args = (x_0, x_t, t, noise, *tables)
-    check_against_reference(
-        lambda: kernels.sample_posterior(*args), lambda: reference.sample_posterior(*args), [x_0, x_t, noise], dtype
-    )
+    return lambda: kernels.sample_posterior(*args), lambda: reference.sample_posterior(*args), [x_0, x_t, noise]
+
+
+@shapes
+@dtypes
+def test_sample_posterior(device, shape, dtype):
+    check_against_reference(*sample_posterior_case(shape, dtype, device), dtype)
 
 
 def learned_range_tables(device, num_steps=NUM_STEPS):
@@ -122,21 +143,24 @@ def learned_range_tables(device, num_steps=NUM_STEPS):
     return sqrt_recip, sqrt_recipm1, coef1, coef2, min_log, log_betas
 
 
+def p_mean_variance_case(shape, dtype, device, layout=contiguous, clip_denoised=True):
+    model_output = torch.randn(shape[0], 2 * shape[1], *shape[2:], device=device) * 1.5
+    model_output = layout(model_output.to(dtype)).requires_grad_()
+    (x,) = leaves(shape, dtype, 1, device, layout)
+    t = timesteps(shape[0], device)
+    args = (model_output, x, t, *learned_range_tables(device))
+    return (
+        lambda: kernels.p_mean_variance_learned_range(*args, clip_denoised=clip_denoised),
+        lambda: reference.p_mean_variance_learned_range(*args, clip_denoised=clip_denoised),
+        [model_output, x],
+    )
+
+
 @shapes
 @dtypes
 @pytest.mark.parametrize("clip_denoised", [True, False], ids=["clip", "noclip"])
 def test_p_mean_variance_learned_range(device, shape, dtype, clip_denoised):
-    channels = shape[1]
-    model_output = (torch.randn(shape[0], 2 * channels, *shape[2:], device=device) * 1.5).to(dtype).requires_grad_()
-    x = torch.randn(shape, device=device).to(dtype).requires_grad_()
-    t = timesteps(shape[0], device)
-    args = (model_output, x, t, *learned_range_tables(device))
-    check_against_reference(
-        lambda: kernels.p_mean_variance_learned_range(*args, clip_denoised=clip_denoised),
-        lambda: reference.p_mean_variance_learned_range(*args, clip_denoised=clip_denoised),
-        [model_output, x],
-        dtype,
-    )
+    check_against_reference(*p_mean_variance_case(shape, dtype, device, clip_denoised=clip_denoised), dtype)
 
 
 @pytest.mark.parametrize("used", [(2,), (0,), (1, 3)], ids=["log_variance", "mean", "variance+pred_xstart"])
@@ -169,7 +193,7 @@ def test_p_mean_variance_clip_gradient_at_boundaries(device):
     torch.testing.assert_close(grad, grad_expected, rtol=0, atol=0)
 
 
-def vb_inputs(shape, dtype, device):
+def vb_inputs(shape, dtype, device, layout=contiguous):
     """x_start on the 8-bit grid k/127.5 - 1 with exact -1 and +1, a model mean near it (and, for a few
     elements, far from it so that the 1e-12 clamps hold), log-variances of a real schedule's scale."""
     x_start = torch.randint(0, 256, shape, device=device) / 127.5 - 1.0
@@ -180,7 +204,7 @@ def vb_inputs(shape, dtype, device):
     mean = torch.where(far, x_start + torch.sign(torch.randn(shape, device=device)) * 0.5, mean)
     log_variance = torch.log(torch.rand(shape, device=device) * 1e-4 + 1e-5)
     x_t = torch.randn(shape, device=device)
-    return [tensor.to(dtype).requires_grad_() for tensor in (x_start, x_t, mean, log_variance)]
+    return [layout(tensor.to(dtype)).requires_grad_() for tensor in (x_start, x_t, mean, log_variance)]
 
 
 def vb_tables(device, num_steps=NUM_STEPS):
@@ -190,15 +214,17 @@ def vb_tables(device, num_steps=NUM_STEPS):
     return rand(), rand(), torch.log(rand() * 1e-3 + 1e-5)
 
 
+def vb_terms_bpd_case(shape, dtype, device, layout=contiguous):
+    x_start, x_t, mean, log_variance = inputs = vb_inputs(shape, dtype, device, layout)
+    t = timesteps(shape[0], device)
+    args = (x_start, x_t, t, mean, log_variance, *vb_tables(device))
+    return lambda: kernels.vb_terms_bpd(*args), lambda: reference.vb_terms_bpd(*args), inputs
+
+
 @shapes
 @dtypes
 def test_vb_terms_bpd(device, shape, dtype):
-    x_start, x_t, mean, log_variance = inputs = vb_inputs(shape, dtype, device)
-    t = timesteps(shape[0], device)
-    args = (x_start, x_t, t, mean, log_variance, *vb_tables(device))
-    check_against_reference(
-        lambda: kernels.vb_terms_bpd(*args), lambda: reference.vb_terms_bpd(*args), inputs, dtype
-    )
+    check_against_reference(*vb_terms_bpd_case(shape, dtype, device), dtype)
 
 
 def test_vb_terms_bpd_branches_and_clamps(device):
@@ -218,12 +244,58 @@ def test_vb_terms_bpd_branches_and_clamps(device):
     assert clamped.any() and not grad_mean[clamped].any()
 
 
-def test_non_contiguous_input(device):
-    x_start = torch.randn(3, 5, 4, device=device).transpose(1, 2)
-    noise = torch.randn(3, 4, 5, device=device)
-    t = timesteps(3, device)
-    tables = torch.rand(NUM_STEPS, device=device), torch.rand(NUM_STEPS, device=device)
-    assert_close(kernels.q_sample(x_start, t, noise, *tables), reference.q_sample(x_start, t, noise, *tables))
+@dataclasses.dataclass(frozen=True)
+class Op:
+    """A fused op: its case builder, the kernels/ module that holds it and its kernels' name, _<kernel>_fwd_kernel."""
+
+    case: Callable
+    module: str
+    kernel: str
+
+
+OPS = {
+    "q_sample": Op(q_sample_case, "kernels.q_sample", "q_sample"),
+    "q_sample_pairs": Op(q_sample_pairs_case, "kernels.q_sample_pairs", "q_sample_pairs"),
+    "sample_posterior": Op(sample_posterior_case, "kernels.sample_posterior", "sample_posterior"),
+    "p_mean_variance": Op(p_mean_variance_case, "kernels.p_mean_variance", "p_mean_variance"),
+    "vb_terms_bpd": Op(vb_terms_bpd_case, "kernels.vb_terms", "vb_terms_bpd"),
+}
+ops = pytest.mark.parametrize("op", OPS.values(), ids=OPS.keys())
+
+
+@ops
+def test_non_contiguous_inputs(device, op):
+    """Every tensor input strided (every other element of a wider buffer): outputs and gradients still match."""
+    fused, ref, inputs = op.case((3, 3, 5, 7), torch.float32, device, non_contiguous)
+    assert not any(tensor.is_contiguous() for tensor in inputs)
+    check_against_reference(fused, ref, inputs, torch.float32)
+
+
+class LaunchSpy:
+    """Stands in for a @triton.jit kernel: records each launch (kernel[grid](...)) and runs the real kernel."""
+
+    def __init__(self, kernel, name, launches):
+        self.kernel, self.name, self.launches = kernel, name, launches
+
+    def __getitem__(self, grid):
+        self.launches.append(self.name)
+        return self.kernel[grid]
+
+
+@ops
+def test_triton_kernels_run(monkeypatch, device, op):
+    """The forward and backward Triton kernels of each op are what runs: through Triton's interpreter on
+    the CPU (not the reference's fallback), compiled on CUDA."""
+    module = importlib.import_module(op.module)
+    launches = []
+    for direction in ("fwd", "bwd"):
+        name = f"_{op.kernel}_{direction}_kernel"
+        kernel = getattr(module, name)
+        if device.type == "cpu":
+            assert type(kernel).__name__ == "InterpretedFunction", f"{name} is not run by Triton's interpreter"
+        monkeypatch.setattr(module, name, LaunchSpy(kernel, direction, launches))
+    check_against_reference(*op.case((2, 3, 4), torch.float32, device), torch.float32)
+    assert launches == ["fwd", "bwd"]
 
 
 def test_sample_posterior_masks_noise_at_t0(device):
