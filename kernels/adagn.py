@@ -106,13 +106,26 @@ def _affine_activation(xhat, gamma, beta, SILU: tl.constexpr):
 
 
 @triton.jit
-def _grad_pre_activation(dy, xhat, gamma, beta, SILU: tl.constexpr):
-    """Gradient w.r.t. xhat * gamma + beta: dy itself, or dy * silu'(y_pre) when SiLU follows."""
+def _load_grad_tile(x_ptr, dy_ptr, offs, tile_in_bounds, mean, rstd, gamma, beta, SILU: tl.constexpr):
+    """xhat and dy' of one [BLOCK_C, BLOCK_HW] tile, fp32, 0 outside the group.
+
+    dy' is the gradient w.r.t. xhat * gamma + beta: dy itself, or dy * silu'(y_pre) when SiLU follows.
+    """
+    x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+    dy = tl.load(dy_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
+    xhat = tl.where(tile_in_bounds, (x - mean) * rstd, 0.0)
     if SILU:
         y_pre = xhat * gamma[:, None] + beta[:, None]
         sig = tl.sigmoid(y_pre)
         dy = dy * sig * (1.0 + y_pre * (1.0 - sig))
-    return dy
+    return xhat, dy
+
+
+@triton.jit
+def _chunk_bounds(chunk, HW_PER_CHUNK, HW):
+    """The positions [hw_start, hw_stop) of a group that chunk `chunk` of a LOOPED/SPLIT launch covers."""
+    hw_start = chunk * HW_PER_CHUNK
+    return hw_start, tl.minimum(hw_start + HW_PER_CHUNK, HW)
 
 
 @triton.jit
@@ -164,8 +177,7 @@ def _adagn_stats_kernel(
     pid_group = tl.program_id(0).to(tl.int64)
     chunk = tl.program_id(1).to(tl.int64)
     group_start = pid_group * Cg * HW
-    hw_start = chunk * HW_PER_CHUNK
-    hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
+    hw_start, hw_stop = _chunk_bounds(chunk, HW_PER_CHUNK, HW)
     shift = tl.load(x_ptr + group_start).to(tl.float32)
     count = tl.zeros((), tl.float32)
     mean = tl.zeros((), tl.float32)
@@ -224,8 +236,7 @@ def _adagn_fwd_apply_kernel(
         tl.store(mean_ptr + pid_group, shift + mean)
         tl.store(rstd_ptr + pid_group, rstd)
 
-    hw_start = chunk * HW_PER_CHUNK
-    hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
+    hw_start, hw_stop = _chunk_bounds(chunk, HW_PER_CHUNK, HW)
     c0 = 0
     while c0 < Cg:
         gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, c0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
@@ -262,10 +273,7 @@ def _adagn_bwd_kernel(
     mean = tl.load(mean_ptr + pid_group)
     rstd = tl.load(rstd_ptr + pid_group)
     gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, 0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
-    x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
-    dy = tl.load(dy_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
-    xhat = tl.where(tile_in_bounds, (x - mean) * rstd, 0.0)
-    dy = _grad_pre_activation(dy, xhat, gamma, beta, SILU)
+    xhat, dy = _load_grad_tile(x_ptr, dy_ptr, offs, tile_in_bounds, mean, rstd, gamma, beta, SILU)
     dbeta = tl.sum(dy, axis=1)
     dgamma = tl.sum(dy * xhat, axis=1)
     _store_channel_rows(dbeta_ptr, pid_group, 0, Cg, dbeta, BLOCK_C)
@@ -297,8 +305,7 @@ def _adagn_bwd_reduce_kernel(
     group_start = pid_group * Cg * HW
     mean = tl.load(mean_ptr + pid_group)
     rstd = tl.load(rstd_ptr + pid_group)
-    hw_start = chunk * HW_PER_CHUNK
-    hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
+    hw_start, hw_stop = _chunk_bounds(chunk, HW_PER_CHUNK, HW)
     c0 = 0
     while c0 < Cg:
         gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, c0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
@@ -307,10 +314,7 @@ def _adagn_bwd_reduce_kernel(
         hw0 = hw_start
         while hw0 < hw_stop:
             offs, tile_in_bounds = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
-            x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
-            dy = tl.load(dy_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
-            xhat = tl.where(tile_in_bounds, (x - mean) * rstd, 0.0)
-            dy = _grad_pre_activation(dy, xhat, gamma, beta, SILU)
+            xhat, dy = _load_grad_tile(x_ptr, dy_ptr, offs, tile_in_bounds, mean, rstd, gamma, beta, SILU)
             dbeta += tl.sum(dy, axis=1)
             dgamma += tl.sum(dy * xhat, axis=1)
             hw0 += BLOCK_HW
@@ -364,18 +368,14 @@ def _adagn_bwd_apply_kernel(
         count = Cg * HW * 1.0  # a float whether or not Triton specialised Cg or HW to 1
         mean_g = sum_g / count
         mean_g_xhat = sum_g_xhat / count
-        hw_start = chunk * HW_PER_CHUNK
-        hw_stop = tl.minimum(hw_start + HW_PER_CHUNK, HW)
+        hw_start, hw_stop = _chunk_bounds(chunk, HW_PER_CHUNK, HW)
         c0 = 0
         while c0 < Cg:
             gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, c0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
             hw0 = hw_start
             while hw0 < hw_stop:
                 offs, tile_in_bounds = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
-                x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
-                dy = tl.load(dy_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
-                xhat = tl.where(tile_in_bounds, (x - mean) * rstd, 0.0)
-                dy = _grad_pre_activation(dy, xhat, gamma, beta, SILU)
+                xhat, dy = _load_grad_tile(x_ptr, dy_ptr, offs, tile_in_bounds, mean, rstd, gamma, beta, SILU)
                 dx = rstd * (dy * gamma[:, None] - mean_g - xhat * mean_g_xhat)
                 tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=tile_in_bounds)
                 hw0 += BLOCK_HW
