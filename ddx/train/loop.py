@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 
-from ddx.profiling import steady_state
+from ddx.profiling import nvtx_range, steady_state
 from ddx.train.checkpoint import (
     CheckpointError,
     CheckpointManager,
@@ -76,7 +76,8 @@ class Trainer(abc.ABC):
         """Called on every rank after the checkpoint of ``step`` is written (e.g. to export EMA weights)."""
 
     def extra_metrics(self) -> Mapping[str, float]:
-        """Values added to each metrics line, e.g. ``{"lr": ...}``."""
+        """Values added to each metrics line, e.g. ``{"lr": ...}``. Called on every rank at each log line,
+        so it may run collectives (e.g. all-reduce interval means); rank 0 writes the line."""
         return {}
 
 
@@ -248,6 +249,10 @@ class _Run:
 
     def save(self) -> None:
         """Collective: every rank contributes its RNG state; rank 0 writes."""
+        with nvtx_range("train/checkpoint"):
+            self._save()
+
+    def _save(self) -> None:
         self.state.elapsed_s = self.elapsed()
         rng_states = all_gather_object(capture_rng_state(), self.ctx)
         if self.ctx.is_main:
