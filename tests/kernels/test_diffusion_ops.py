@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import kernels
+from ddx import diffusion
 from kernels import reference
 from tests.tolerances import assert_close
 
@@ -320,12 +321,25 @@ def ddgan(device):
     return load_fixture("ddgan_coeffs.pt", device)
 
 
+def diffusion_tables(schedule, num_timesteps, device, section_counts=None):
+    """The float64 (T,) arrays (and log_betas) of GaussianDiffusion(get_named_beta_schedule(schedule, T)) as
+    tensors on `device`; with section_counts, those of the SpacedDiffusion keeping space_timesteps(T,
+    section_counts) of it. Computed from the fixture's stored config, so any schedule / T / spacing works."""
+    betas = diffusion.get_named_beta_schedule(schedule, num_timesteps)
+    if section_counts is not None:
+        betas, _ = diffusion.respaced_betas(betas, diffusion.space_timesteps(num_timesteps, section_counts))
+    arrays = diffusion.DiffusionArrays.from_betas(betas)
+    return {name: torch.from_numpy(getattr(arrays, name)).to(device) for name in (*diffusion.ARRAY_NAMES, "log_betas")}
+
+
 @pytest.fixture(scope="module")
 def iddpm(device):
+    """(iddpm_terms fixture, the coefficient tables of the diffusion its `config` names)."""
     terms = load_fixture("iddpm_terms.pt", device)
-    schedule = load_fixture("iddpm_schedules.pt", device)["diffusion"][0]
-    assert (schedule["schedule"], schedule["T"]) == (terms["config"]["schedule"], terms["config"]["T"])
-    return terms, schedule
+    config = terms["config"]
+    # The fused p_mean_variance implements this parameterisation only; a different one must fail loudly.
+    assert (config["model_mean_type"], config["model_var_type"]) == ("EPSILON", "LEARNED_RANGE"), config
+    return terms, diffusion_tables(config["schedule"], config["T"], device)
 
 
 PMV_OUTPUTS = ("mean", "variance", "log_variance", "pred_xstart")
@@ -378,7 +392,7 @@ def iddpm_learned_range_tables(schedule):
     return (
         schedule["sqrt_recip_alphas_cumprod"], schedule["sqrt_recipm1_alphas_cumprod"],
         schedule["posterior_mean_coef1"], schedule["posterior_mean_coef2"],
-        schedule["posterior_log_variance_clipped"], torch.log(schedule["betas"]),
+        schedule["posterior_log_variance_clipped"], schedule["log_betas"],
     )
 
 
@@ -396,11 +410,11 @@ def test_fixture_iddpm_p_mean_variance(iddpm, clip_denoised, key):
 
 
 def test_fixture_iddpm_spaced_p_mean_variance(device):
-    """SpacedDiffusion (cosine, 'ddim50'): the respaced tables indexed by the respaced t."""
-    schedules = load_fixture("iddpm_schedules.pt", device)
-    case = schedules["spaced_model_call"]
-    spacing = next(s for s in schedules["space_timesteps"] if s["section_counts"] == case["spacing"])
-    tables = iddpm_learned_range_tables(spacing["respaced"][case["schedule"]])
+    """SpacedDiffusion (the stored schedule, T and spacing): the respaced tables indexed by the respaced t."""
+    case = load_fixture("iddpm_schedules.pt", device)["spaced_model_call"]
+    # An empty timestep_respacing keeps all T steps (script_util.create_gaussian_diffusion).
+    section_counts = case["spacing"] or [case["T"]]
+    tables = iddpm_learned_range_tables(diffusion_tables(case["schedule"], case["T"], device, section_counts))
     outputs = kernels.p_mean_variance_learned_range(case["model_output"], case["x"], case["t"], *tables)
     assert_outputs_match(outputs, case["p_mean_variance"])
 
@@ -422,8 +436,17 @@ def test_fixture_iddpm_vb_terms_bpd(iddpm, clip):
     )
     assert_close(out, terms["vb_terms_bpd"][clip]["output"])
     if clip == "clip_false":
-        # The hybrid loss's vb term (RESCALED_MSE scales it by T / 1000 = 1 here).
-        assert_close(out, terms["training_losses"]["vb"])
+        key, expected = training_loss_vb(terms["config"], out)
+        assert_close(expected, terms["training_losses"][key])
+
+
+def training_loss_vb(config, vb):
+    """(training_losses key, value) that `training_losses` derives from the unclipped vb term under the config's
+    loss type: MSE losses add it as `vb` (RESCALED_MSE times T / 1000), KL losses return it as `loss`
+    (RESCALED_KL times T). Scaled in float32, as the official code scales the float32 tensor."""
+    scale = {"MSE": 1.0, "RESCALED_MSE": config["T"] / 1000.0, "KL": 1.0, "RESCALED_KL": float(config["T"])}
+    key = "vb" if config["loss_type"].endswith("MSE") else "loss"
+    return key, vb * scale[config["loss_type"]]
 
 
 def test_fixture_iddpm_discretized_gaussian_log_likelihood(iddpm, device):
