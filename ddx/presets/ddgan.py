@@ -49,23 +49,22 @@ STACKED_DIGITS = Preset(
 )
 
 # toy25: the chain does its generating in the noisiest step and denoises in the others when the modes are
-# far apart relative to the unit-variance noise, so the data are trained at twice their size (data_scale
-# 0.5: x / 0.5, spacing 4, std 0.1; sample.py scales back). Measured (2,000 samples, EMA and raw G, cosine
-# LR to 1e-5 over the run, batch 256, width 256, nz 2), modes / high-quality fraction of the raw G:
-#   x / 4 (data in [-1, 1]), lr 2e-4, r1 0.01:          3,000 steps: 19 / 6.4%
-#   x / 1,                   lr 2e-4, r1 0.01:          4,000 steps: 21 / 7.9%
-#   x / 0.5,                 lr 2e-4, r1 0.01:          4,000: 21 / 15%;  6,000 (end): 22 / 22% (EMA 23 / 20%)
-#   x / 0.5, lr_g 2e-4, lr_d 5e-4, r1 0.001 (this preset): 2,000: 21 / 11%;  4,000: 22 / 32%
-# The preset itself (train.py ddgan --preset toy25, 19,890 steps, 894 s wall on the shared 2-core machine
-# with one thread; ~25 ms of one idle core per step), sample.py on 2,000 samples of the EMA generator:
-#   epoch 10: 22 / 9%;  20: 24 / 40%;  30: 24 / 63%;  40: 24 / 71%;  50 (end): 23 / 73% (raw G 22 / 73%).
-# Short of the 24 modes / 80%: the grid is learned but the central row and column stay thin and
-# some samples trail along the grid lines between modes.
+# far apart relative to the unit-variance noise, so the data are trained at four times their size
+# (data_scale 0.25: x / 0.25, spacing 8, std 0.2; sample.py scales back). Measured (2,000 samples, cosine
+# LR to 1e-5 over the run, batch 256, width 256, nz 2), modes / high-quality fraction (within 3 sigma):
+#   x / 4 (data in [-1, 1]), lr 2e-4, r1 0.01:          3,000 steps: 19 / 6.4%            (raw G)
+#   x / 1,                   lr 2e-4, r1 0.01:          4,000 steps: 21 / 7.9%            (raw G)
+#   x / 0.5, lr_g 2e-4, lr_d 5e-4, r1 0.001, full run (19,890 steps):
+#       epoch 10: 22 / 9%;  20: 24 / 40%;  30: 24 / 63%;  40: 24 / 71%;  50 (end): 23 / 73%   (EMA G)
+#   x / 0.25, same otherwise (this preset), full run: ~8,700 steps: 25 / 55%;
+#       end (19,890 steps): 25 / 83.9% (EMA G), 25 / 83.7% (raw G)
+# A step costs ~25 ms of one idle core (single thread: the MLPs are too small for two), so the 51 epochs
+# of 390 batches take ~8-9 minutes; the measured run took ~22 minutes beside other work on 2 cores.
 TOY25 = Preset(
     "toy25",
-    "CPU preset: 2-D grid of 25 Gaussians, 4 steps, MLP generator and discriminator (data trained at 2x size)",
+    "CPU preset: 2-D grid of 25 Gaussians, 4 steps, MLP generator and discriminator (data trained at 4x size)",
     dict(dataset=DatasetName.TOY25, exp="ddgan_toy25", num_timesteps=4, nz=2, t_emb_dim=64, toy_hidden=256,
-         toy_layers=3, data_scale=0.5, batch_size=256, num_epoch=50, lr_g=2e-4, lr_d=5e-4, r1_gamma=0.001,
+         toy_layers=3, data_scale=0.25, batch_size=256, num_epoch=50, lr_g=2e-4, lr_d=5e-4, r1_gamma=0.001,
          use_ema=True, ema_decay=0.999, save_content_every=10, save_ckpt_every=10, log_interval=100),
 )
 

@@ -11,9 +11,9 @@ import torch
 
 from ddx.cli import sample_ddgan, train_ddgan
 
-# ~75 s on an idle core (about 25 ms a step); the EMA (decay 0.999) still lags here, so the raw
+# ~2 minutes on an idle core (about 20-25 ms a step; measured here: 23 modes, 19% near a mode); the EMA (decay 0.999) still lags here, so the raw
 # generator is scored.
-SHORT_STEPS = 3000
+SHORT_STEPS = 5000
 
 
 def test_short_toy25_run_learns(tmp_path):
@@ -24,5 +24,5 @@ def test_short_toy25_run_learns(tmp_path):
     assert sample_ddgan.main(["--run_dir", str(run_dir), "--num_samples", "2000", "--outdir", str(out),
                               "--no-fused", "--seed", "0", "--raw_weights"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["modes_covered"] >= 15, metrics
+    assert metrics["modes_covered"] >= 20, metrics
     assert metrics["high_quality_fraction"] >= 0.10, metrics
