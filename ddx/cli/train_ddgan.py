@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ddx.cli.profile_window import add_profile_window, profile_window_kwargs
 from ddx import profiling
 from ddx.checkpoints.ddgan_official import CONTENT_FILE, load_official_content, trainer_state_from_content
 from ddx.cli.validators import FlagChecks, FlagValueError, non_negative_float, positive_float, positive_int, probability
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--outdir", type=Path, default=None,
                         help="run directory (default saved_info/dd_gan/<dataset>/<exp>)")
     add_model_flags(parser)
+    add_profile_window(parser)
     train = parser.add_argument_group("training")
     train.add_argument("--batch_size", type=positive_int, default=128, help="per-rank batch")
     train.add_argument("--num_epoch", type=positive_int, default=1200)
@@ -192,7 +194,8 @@ def main(argv: Sequence[str]) -> int:
     batches = EpochBatches(dataset, args.batch_size, seed=args.seed, ctx=ctx)
     resume = resume_mode(args, run_dir, trainer, len(batches), ctx)
     loop = LoopConfig(max_steps=args.max_steps, max_epochs=args.num_epoch + 1, log_interval=args.log_interval,
-                      save_every_epochs=args.save_content_every, keep_last=args.keep_last)
+                      save_every_epochs=args.save_content_every, keep_last=args.keep_last,
+                      **profile_window_kwargs(args))
     try:
         state = run(trainer, batches, run_dir, loop, ctx, resume=resume)
     finally:

@@ -15,6 +15,7 @@ import sys
 
 import torch
 
+from ddx.cli.profile_window import add_profile_window
 from ddx.cli.validators import (
     FlagChecks,
     FlagValueError,
@@ -195,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--export_official", type=str2bool, default=True,
         help="also write model<step>.pt, ema_<rate>_<step>.pt, opt<step>.pt at each save")
     add_runtime_flags(parser)
+    add_profile_window(parser)
     return parser
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ddx.cli.profile_window import profile_window_kwargs
 from ddx import profiling
 from ddx.checkpoints.iddpm_official import parse_model_step
 from ddx.data import DataConfig, DatasetName, Split, build_dataset
@@ -70,7 +71,8 @@ def loop_config(args: argparse.Namespace, step_offset: int = 0) -> LoopConfig:
         max_steps = max(1, args.lr_anneal_steps - step_offset)
     else:
         max_steps = UNTIL_KILLED
-    return LoopConfig(max_steps=max_steps, log_interval=args.log_interval, save_interval=args.save_interval)
+    return LoopConfig(max_steps=max_steps, log_interval=args.log_interval, save_interval=args.save_interval,
+                      **profile_window_kwargs(args))
 
 
 def _resume_target(args: argparse.Namespace) -> tuple[Resume | Path, Path | None]:
