@@ -31,6 +31,8 @@ class DatasetName(str, Enum):
 
 BUILTIN = (DatasetName.DIGITS, DatasetName.STACKED_DIGITS, DatasetName.TOY25, DatasetName.RINGS)
 TOY = {DatasetName.TOY25: Mixture2D.GRID25, DatasetName.RINGS: Mixture2D.RING8}
+# Datasets drawn at construction from a seed: their number of items per epoch is a choice (`length`).
+DRAWN = (DatasetName.STACKED_DIGITS, *TOY)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def _check_applicable(cfg: DataConfig) -> None:
     if cfg.image_size is not None:
         check_positive_int(cfg.image_size, "image_size")
     if cfg.length is not None:
-        if cfg.name not in TOY and cfg.name is not DatasetName.STACKED_DIGITS:
+        if cfg.name not in DRAWN:
             raise ValueError(f"{name} has a fixed number of items and takes no length")
         check_positive_int(cfg.length, "length")
     if cfg.random_flip and cfg.name in BUILTIN:

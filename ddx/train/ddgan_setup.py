@@ -24,7 +24,7 @@ from ddx.cli.validators import (
     positive_int,
     probability,
 )
-from ddx.data.factory import TOY, DataConfig, DatasetName
+from ddx.data.factory import DRAWN, TOY, DataConfig, DatasetName
 from ddx.diffusion.ddgan import DDGANDiffusionConfig, get_sigma_schedule
 from ddx.models.ncsnpp_config import (
     EmbeddingType,
@@ -95,6 +95,9 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                        help="folder of the dataset's files (image_folder, cifar10, lmdb)")
     group.add_argument("--data_scale", type=positive_float, default=1.0,
                        help="train on x / data_scale (2-D datasets); samples are scaled back")
+    group.add_argument("--data_length", type=positive_int, default=None,
+                       help="items per epoch of the drawn datasets (stacked_digits, toy25, rings); default: "
+                            "the dataset's own (stacked_digits: 2 x the 1,437 training digits)")
     group.add_argument("--image_size", type=positive_int, default=32)
     group.add_argument("--num_channels", type=positive_int, default=3)
     group.add_argument("--centered", action="store_false", default=True, help="(official) give to switch off")
@@ -150,6 +153,8 @@ def check_model_flags(args: argparse.Namespace, checks: FlagChecks) -> None:
                    f"dataset {args.dataset.value} reads files: give --data_root")
     checks.require(needs_root or args.data_root is None, ["dataset", "data_root"],
                    f"dataset {args.dataset.value} is built in and takes no --data_root")
+    checks.require(args.data_length is None or args.dataset in DRAWN, ["dataset", "data_length"],
+                   f"dataset {args.dataset.value} has a fixed number of items and takes no --data_length")
     checks.require(is_toy(args) or args.data_scale == 1.0, ["dataset", "data_scale"],
                    "--data_scale applies to the 2-D datasets only (images are already in [-1, 1])")
     if is_toy(args):
@@ -216,7 +221,8 @@ def data_config(args: argparse.Namespace, split: str = "train") -> DataConfig:
     name = args.dataset
     image_size = None if is_toy(args) else args.image_size
     return DataConfig(name, root=None if args.data_root is None else str(args.data_root), image_size=image_size,
-                      split=split, seed=args.seed, random_flip=name in FILE_DATASETS and split == "train")
+                      split=split, seed=args.seed, random_flip=name in FILE_DATASETS and split == "train",
+                      length=args.data_length)
 
 
 def sample_shape(args: argparse.Namespace) -> tuple[int, ...]:

@@ -42,9 +42,11 @@ TINY_IMAGES = ["--dataset", "digits", "--image_size", "8", "--ch_mult", "1", "2"
     (["--dataset", "digits", "--image_size", "16", "--ch_mult", "1", "2", "--batch_size", "6"], "multiple of 4"),
     (["--dataset", "digits", "--ch_mult", "1", "2", "--data_scale", "4"], "--data_scale applies to the 2-D"),
     (["--dataset", "toy25", "--data_root", "."], "takes no --data_root"),
+    (["--dataset", "digits", "--ch_mult", "1", "2", "--data_length", "100"], "takes no --data_length"),
     (["--resblock_type", "unet"], "invalid ResblockType 'unet'"),
 ], ids=["dataset", "preset", "batch", "ema-decay", "beta-order", "geometric", "no-root", "missing-root",
-        "no-ch-mult", "small-d-size", "ch-mult-size", "attn", "stddev-group", "scale-images", "toy-root", "resblock"])
+        "no-ch-mult", "small-d-size", "ch-mult-size", "attn", "stddev-group", "scale-images", "toy-root", "digits-length",
+    "resblock"])
 def test_bad_flags_exit_with_a_clear_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_ddgan.parse_args(argv)
@@ -64,6 +66,19 @@ def test_preset_defaults_under_explicit_flags():
     assert (official.dataset, official.seed, official.lazy_reg, official.centered) == (
         DatasetName.STACKED_DIGITS, 1024, None, True)
     assert train_ddgan.parse_args(["--preset", "toy25", "--centered"]).centered is False  # official store_false
+
+
+def test_stacked_preset_epoch_holds_every_mode():
+    from ddx.data import NUM_STACKED_MODES
+    from ddx.train.ddgan_setup import data_config
+    from ddx.data.factory import build_dataset
+
+    args = train_ddgan.parse_args(["--preset", "stacked_digits"])
+    dataset = build_dataset(data_config(args))
+    assert len(dataset) == args.data_length == 20 * 1437
+    assert dataset.modes.unique().numel() == NUM_STACKED_MODES
+    default = build_dataset(data_config(train_ddgan.parse_args(["--preset", "stacked_digits", "--data_length", "2874"])))
+    assert default.modes.unique().numel() < NUM_STACKED_MODES  # why the preset draws 10x the default
 
 
 def test_toy_train_then_sample_end_to_end(tmp_path, capsys):
