@@ -12,6 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ddx.cli import train_ddgan  # noqa: E402
+from ddx.data.factory import build_dataset  # noqa: E402
 from ddx.train import EpochBatches, init_distributed, rank_seed, seed_everything, shutdown, wrap_ddp  # noqa: E402
 from ddx.train.ddgan import DDGANTrainer  # noqa: E402
 from ddx.train.ddgan_setup import (  # noqa: E402
@@ -20,7 +21,6 @@ from ddx.train.ddgan_setup import (  # noqa: E402
     data_config,
     diffusion_config,
 )
-from ddx.data.factory import build_dataset  # noqa: E402
 
 
 def main(argv):

@@ -10,11 +10,12 @@ from PIL import Image
 
 from ddx.checkpoints.ddgan_official import save_official_content, save_official_generator
 from ddx.cli import sample_ddgan, train_ddgan
-from ddx.data.factory import DatasetName
+from ddx.data import NUM_STACKED_MODES
+from ddx.data.factory import DatasetName, build_dataset
 from ddx.diffusion.ddgan import DDGANDiffusionConfig
 from ddx.nn.fused import set_fused
 from ddx.sample.ddgan import generate
-from ddx.train.ddgan_setup import build_generator
+from ddx.train.ddgan_setup import build_generator, data_config
 
 TINY_TOY = ["--preset", "toy25", "--toy_hidden", "16", "--toy_layers", "1", "--t_emb_dim", "4", "--batch_size", "8",
             "--log_interval", "2", "--no-fused"]
@@ -69,10 +70,6 @@ def test_preset_defaults_under_explicit_flags():
 
 
 def test_stacked_preset_epoch_holds_every_mode():
-    from ddx.data import NUM_STACKED_MODES
-    from ddx.train.ddgan_setup import data_config
-    from ddx.data.factory import build_dataset
-
     args = train_ddgan.parse_args(["--preset", "stacked_digits"])
     dataset = build_dataset(data_config(args))
     assert len(dataset) == args.data_length == 20 * 1437
