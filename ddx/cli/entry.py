@@ -1,19 +1,69 @@
-"""The entry of train.py and sample.py: `<script> MODEL [flags]` runs that model's command module."""
+"""The entry of train.py and sample.py: `<script> MODEL [flags]` runs that model's command module.
 
+Errors a user can cause end as one or two lines, ``error: <what and how to fix it>``, and an exit code
+(2 for bad usage, 1 for a failure at run time); ``--debug`` (anywhere on the command line) or
+``DDX_DEBUG=1`` in the environment shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import errno
 import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from ddx.utils.errors import UserError
 
 MODELS = ("iddpm", "ddgan")
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "DDX_DEBUG"
+_TRUE = ("1", "true", "yes", "on", "y")
 
 
-def dispatch(kind, argv):
+def debug_requested(argv: Sequence[str]) -> bool:
+    return DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "").strip().lower() in _TRUE
+
+
+def user_message(err: BaseException) -> tuple[str, int] | None:
+    """(message, exit code) for an error the user can act on, or None for a bug (shown as a traceback)."""
+    if isinstance(err, UserError):
+        return str(err), err.exit_code
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else "the allocation failed"
+        return (f"out of memory: {detail}. Use a smaller --batch_size (or a smaller model).", 1)
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {err.filename}" if err.filename else ""
+        return f"the disk is full{where}: free some space and run again (files written before are intact)", 1
+    if isinstance(err, PermissionError):
+        return f"permission denied: {err.filename or err}: choose a folder you can write to", 1
+    return None
+
+
+def dispatch(kind: str, argv: Sequence[str]) -> int:
     """Run ddx.cli.<kind>_<model>.main(flags) for argv = [model, *flags]; returns the exit code."""
+    debug = debug_requested(argv)
+    argv = [arg for arg in argv if arg != DEBUG_FLAG]
     usage = f"usage: python {kind}.py {{{','.join(MODELS)}}} [flags]   (python {kind}.py MODEL --help for the flags)"
     if not argv or argv[0] in ("-h", "--help"):
         print(usage)
         return 0 if argv else 2
     model, flags = argv[0], argv[1:]
     if model not in MODELS:
-        print(f"error: unknown model {model!r}; choose one of: {', '.join(MODELS)}\n{usage}")
+        print(f"error: unknown model {model!r}; choose one of: {', '.join(MODELS)}\n{usage}", file=sys.stderr)
         return 2
     command = importlib.import_module(f"ddx.cli.{kind}_{model}")
-    return command.main(flags) or 0
+    try:
+        return command.main(flags) or 0
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        handled = user_message(err)
+        if debug or handled is None:
+            raise
+        message, code = handled
+        print(f"error: {message}\n(run with {DEBUG_FLAG} or {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        return code

@@ -20,13 +20,14 @@ import torch
 
 from ddx.utils.atomic import atomic_write
 from ddx.utils.checks import check_positive_int
+from ddx.utils.errors import UserError
 
 _NAME = re.compile(r"^ckpt_(\d{9})\.pt$")
 _ZIP_MAGIC = b"PK\x03\x04"
 _FINGERPRINT_TAIL = 64 * 1024
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint is missing, unreadable, or holds objects that ``weights_only`` loading refuses."""
 
 

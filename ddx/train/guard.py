@@ -9,9 +9,10 @@ import torch
 import torch.distributed as dist
 
 from ddx.train.distributed import DistContext
+from ddx.utils.errors import UserError
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     """A loss term was nan or inf.
 
     ``step`` is the 1-based number of the step that produced it, the number metrics.jsonl and
