@@ -13,12 +13,13 @@ import io
 import os
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ddx.utils.atomic import atomic_write
+from ddx.utils.atomic import atomic_write, remove_stale_temporaries
 from ddx.utils.checks import check_positive_int
 from ddx.utils.errors import UserError
 
@@ -121,6 +122,22 @@ def read_checkpoint_bytes(path: str | os.PathLike) -> bytes:
         raise CheckpointError(f"checkpoint file not found: {path}") from err
 
 
+def checkpoint_problem(path: str | os.PathLike) -> str | None:
+    """Why the file at ``path`` cannot be a whole torch.save archive (None when its structure is whole)."""
+    try:
+        with open(path, "rb") as f:
+            head, size = f.read(len(_ZIP_MAGIC)), os.fstat(f.fileno()).st_size
+            if head != _ZIP_MAGIC:
+                return f"not a torch.save zip archive ({size} bytes)"
+            with zipfile.ZipFile(f) as archive:
+                names = archive.namelist()
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as err:
+        return f"truncated or corrupt ({type(err).__name__}: {err})"
+    if not any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
+        return "a zip archive without torch.save's data.pkl"
+    return None
+
+
 def checkpoint_fingerprint(path: str | os.PathLike) -> tuple[int, int, str] | None:
     """(size, mtime in ns, SHA-256 of the last 64 KiB) of a file, or None when it cannot be read.
 
@@ -149,6 +166,7 @@ class CheckpointManager:
         self.directory = Path(directory)
         if create:
             self.directory.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.directory)
 
     def steps(self) -> list[int]:
         """Steps of the checkpoints present, ascending (temporary files are ignored)."""
@@ -171,6 +189,21 @@ class CheckpointManager:
         """Path of the newest checkpoint, or None when there is none."""
         steps = self.steps()
         return self.path(steps[-1]) if steps else None
+
+    def newest_intact(self) -> tuple[Path | None, list[tuple[Path, str]]]:
+        """(the newest checkpoint whose zip structure is whole, the newer ones skipped with the reason why).
+
+        The check reads the header and the archive's central directory only, which a zero-byte, cut,
+        half-written or overwritten file fails; damage inside a record shows when it is loaded.
+        """
+        skipped = []
+        for step in reversed(self.steps()):
+            path = self.path(step)
+            problem = checkpoint_problem(path)
+            if problem is None:
+                return path, skipped
+            skipped.append((path, problem))
+        return None, skipped
 
     def load_latest(self) -> Any:
         """Load the newest checkpoint; CheckpointError when the directory has none."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 
 import torch
@@ -25,6 +26,15 @@ class NonFiniteLossError(UserError, RuntimeError):
         self.step = completed_steps + 1
         what = "non-finite on another rank" if value is None else f"is {value}"
         super().__init__(f"loss '{term}' {what} in step {self.step} (after {completed_steps} completed steps)")
+
+    def note_checkpoint(self, latest: os.PathLike | str | None) -> None:
+        """Add to the message where the run can continue from: ``latest``, the newest checkpoint (None: none yet)."""
+        fix = "lower the learning rate, or check the data for nan/inf values"
+        if latest is None:
+            where = f"no checkpoint was written yet: start again and {fix}"
+        else:
+            where = f"the last good checkpoint is {os.fspath(latest)}: resume from it and {fix}"
+        self.args = (f"{self.args[0]}; {where}",)
 
 
 def stack_losses(losses: Mapping[str, torch.Tensor], device: torch.device | None = None) -> torch.Tensor:

@@ -9,6 +9,7 @@ import abc
 import dataclasses
 import enum
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -32,10 +33,11 @@ from ddx.train.distributed import (
     recv_object,
     send_object,
 )
-from ddx.train.guard import check_finite
+from ddx.train.guard import NonFiniteLossError, check_finite
 from ddx.train.rng import capture_rng_state, restore_rng_state
 from ddx.train.rundir import RunDir
 from ddx.utils.checks import check_positive_int
+from ddx.utils.errors import UsageError
 from ddx.utils.progress import Progress
 
 CHECKPOINT_FORMAT = "ddx.train/1"
@@ -152,15 +154,28 @@ def _main_decides(fn: Callable[[], _T], ctx: DistContext) -> _T:
 
 
 def _checkpoint_to_load(resume: Resume | str | os.PathLike, manager: CheckpointManager) -> Path | None:
+    """The checkpoint to continue from (rank 0 decides): the newest intact one, skipping a corrupt newer
+    one (a crash or a full disk while it was copied in) with a warning."""
     if not isinstance(resume, Resume):
         return Path(resume)
     latest = manager.latest()
     if resume is Resume.NEVER and latest is not None:
-        raise ValueError(f"run directory already holds checkpoints (latest {latest}); resume with "
-                         f"Resume.AUTO or start in a new directory")
+        raise UsageError(f"the run directory {manager.directory.parent} already holds checkpoints (latest "
+                         f"{latest}): resume it to continue, or choose another --outdir for a new run")
     if resume is Resume.REQUIRE and latest is None:
-        raise CheckpointError(f"resume required but there is no checkpoint in {manager.directory}")
-    return None if resume is Resume.NEVER else latest
+        raise CheckpointError(f"resume required but there is no checkpoint in {manager.directory} (searched for "
+                              f"ckpt_<step>.pt): to start a new run, do not resume")
+    if resume is Resume.NEVER or latest is None:
+        return None
+    intact, skipped = manager.newest_intact()
+    if intact is None:
+        listed = "; ".join(f"{p.name}: {why}" for p, why in skipped)
+        raise CheckpointError(f"every checkpoint in {manager.directory} is corrupt ({listed}): move them away to "
+                              f"start a new run there, or resume from a copy")
+    for path, why in skipped:
+        print(f"warning: skipping the corrupt checkpoint {path} ({why}); resuming from the newest intact one, "
+              f"{intact.name}", file=sys.stderr, flush=True)
+    return intact
 
 
 def _fingerprint(path: Path) -> tuple[int, int, str]:
@@ -209,17 +224,31 @@ def _load_on_every_rank(path: Path, ctx: DistContext) -> Any:
     return payload
 
 
-def _restore(trainer: Trainer, path: Path, batches_per_epoch: int, ctx: DistContext) -> LoopState:
+def _check_same_run_shape(path: Path, payload: Mapping[str, Any], batch_size: int | None,
+                          batches_per_epoch: int, ctx: DistContext) -> None:
+    """Exact resume needs the world size, the per-rank batch and the data of the run that saved ``path``."""
+    if payload["world_size"] != ctx.world_size:
+        raise UsageError(f"{path} was written by {payload['world_size']} rank(s) but this run has "
+                         f"{ctx.world_size}; exact resume needs the same world size: launch "
+                         f"{payload['world_size']} rank(s) (torchrun --nproc_per_node), or start a new --outdir")
+    saved_batch = payload.get("batch_size")
+    if saved_batch is not None and batch_size is not None and saved_batch != batch_size:
+        raise UsageError(f"{path} was written with --batch_size {saved_batch} (per rank) but this run has "
+                         f"--batch_size {batch_size}; exact resume needs the same: resume with --batch_size "
+                         f"{saved_batch}, or start a new --outdir")
+    saved_batches = payload["loop"]["batches_per_epoch"]
+    if saved_batches != batches_per_epoch:
+        raise UsageError(f"{path} was written with {saved_batches} batches per epoch but the data now gives "
+                         f"{batches_per_epoch}; dataset or batch size changed: resume with the data and "
+                         f"--batch_size of that run, or start a new --outdir")
+
+
+def _restore(trainer: Trainer, path: Path, batches: BatchSource, ctx: DistContext) -> LoopState:
     payload = _load_on_every_rank(path, ctx)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint written by ddx.train.run")
-    if payload["world_size"] != ctx.world_size:
-        raise ValueError(f"{path} was written by {payload['world_size']} rank(s) but this run has "
-                         f"{ctx.world_size}; exact resume needs the same world size")
+    _check_same_run_shape(path, payload, _batch_size(batches), len(batches), ctx)
     state = LoopState(**payload["loop"])
-    if state.batches_per_epoch != batches_per_epoch:
-        raise ValueError(f"{path} was written with {state.batches_per_epoch} batches per epoch but the "
-                         f"data now gives {batches_per_epoch}; dataset or batch size changed")
     trainer.load_state_dict(payload["trainer"])
     restore_rng_state(payload["rng"][ctx.rank])
     return state
@@ -229,9 +258,9 @@ class _Run:
     """One call of :func:`run`: the state and the actions the loop body needs."""
 
     def __init__(self, trainer: Trainer, run_dir: RunDir, config: LoopConfig, ctx: DistContext,
-                 manager: CheckpointManager, state: LoopState):
+                 manager: CheckpointManager, state: LoopState, batch_size: int | None = None):
         self.trainer, self.run_dir, self.config, self.ctx = trainer, run_dir, config, ctx
-        self.manager, self.state = manager, state
+        self.manager, self.state, self.batch_size = manager, state, batch_size
         self.saved_at: tuple[int, int, int] | None = None
         self._elapsed_base = state.elapsed_s
         self._start = time.perf_counter()
@@ -259,6 +288,7 @@ class _Run:
             self.manager.save(self.state.step, {
                 "format": CHECKPOINT_FORMAT,
                 "world_size": self.ctx.world_size,
+                "batch_size": self.batch_size,
                 "loop": dataclasses.asdict(self.state),
                 "rng": rng_states,
                 "trainer": self.trainer.state_dict(),
@@ -292,6 +322,12 @@ class _Run:
             self.save()
 
 
+def _batch_size(batches: BatchSource) -> int | None:
+    """The per-rank batch of ``batches`` where it says (EpochBatches does), else None."""
+    size = getattr(batches, "batch_size", None)
+    return size if isinstance(size, int) else None
+
+
 def _total_steps(config: LoopConfig, batches_per_epoch: int) -> int:
     by_epochs = None if config.max_epochs is None else config.max_epochs * batches_per_epoch
     return min(v for v in (config.max_steps, by_epochs) if v is not None)
@@ -318,9 +354,9 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
     if path is None:
         state = LoopState(batches_per_epoch=batches_per_epoch)
     else:
-        state = _restore(trainer, path, batches_per_epoch, ctx)
+        state = _restore(trainer, path, batches, ctx)
     run_dir.truncate_metrics(after_step=state.step)
-    loop = _Run(trainer, run_dir, config, ctx, manager, state)
+    loop = _Run(trainer, run_dir, config, ctx, manager, state, _batch_size(batches))
     if path is not None:
         loop.saved_at = loop.position()
     progress = Progress(_total_steps(config, batches_per_epoch), "step", log_every=config.log_interval,
@@ -346,6 +382,9 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
         profile_window.step(profile_window.stop)
         if loop.saved_at != loop.position():
             loop.save()
+    except NonFiniteLossError as err:
+        err.note_checkpoint(manager.latest())
+        raise
     finally:
         progress.close()
     return state

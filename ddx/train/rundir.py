@@ -25,7 +25,8 @@ from typing import Any
 import torch
 
 from ddx.train.checkpoint import atomic_save
-from ddx.utils.atomic import atomic_write, atomic_write_text
+from ddx.utils.atomic import atomic_write, atomic_write_text, remove_stale_temporaries
+from ddx.utils.errors import UsageError
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -74,8 +75,25 @@ class RunDir:
         self.root = Path(root)
         self.is_main = is_main
         if is_main:
-            self.samples_dir.mkdir(parents=True, exist_ok=True)
-            self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+            self._make_dirs()
+            # Temporaries of a killed earlier run; a live writer's are kept (see remove_stale_temporaries).
+            for directory in (self.root, self.samples_dir, self.checkpoints_dir):
+                remove_stale_temporaries(directory)
+
+    def _make_dirs(self) -> None:
+        """Create the folders, or a UsageError naming the run directory and why it cannot be one."""
+        blocker = next((p for p in (self.root, *self.root.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise UsageError(f"the run directory {self.root} cannot be created: {blocker} is a file; "
+                             f"give --outdir a folder (new or existing)")
+        try:
+            for directory in (self.samples_dir, self.checkpoints_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UsageError(f"the run directory {self.root} cannot be created: {err.strerror or err}; "
+                             f"give --outdir a folder you can write to") from err
+        if not os.access(self.root, os.W_OK) or not os.access(self.checkpoints_dir, os.W_OK):
+            raise UsageError(f"the run directory {self.root} is read-only; give --outdir a folder you can write to")
 
     @property
     def config_path(self) -> Path:

@@ -83,8 +83,10 @@ def test_resume_modes(tmp_path):
     run(Recorder(), _batches(), RunDir(tmp_path), _quiet(max_steps=2))
     with pytest.raises(ValueError, match="already holds checkpoints .*ckpt_000000002.pt"):
         run(Recorder(), _batches(), RunDir(tmp_path), _quiet(max_steps=4), resume=Resume.NEVER)
-    with pytest.raises(ValueError, match="written with 3 batches per epoch but the data now gives 2"):
+    with pytest.raises(ValueError, match=r"written with --batch_size 3 \(per rank\) but this run has --batch_size 4"):
         run(Recorder(), _batches(batch=4), RunDir(tmp_path), _quiet(max_steps=4))
+    with pytest.raises(ValueError, match="written with 3 batches per epoch but the data now gives 2"):
+        run(Recorder(), _batches(n=6), RunDir(tmp_path), _quiet(max_steps=4))
 
 
 def test_foreign_checkpoint_is_refused(tmp_path):
