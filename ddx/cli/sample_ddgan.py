@@ -36,6 +36,7 @@ from ddx.data.toy2d import mixture_spec
 from ddx.nn.fused import set_fused
 from ddx.sample.ddgan import generate, write_images, write_metrics, write_points
 from ddx.train import CheckpointError, CheckpointManager
+from ddx.train.distributed import resolve_device
 from ddx.train.ddgan_setup import (
     add_model_flags,
     add_preset_flag,
@@ -198,7 +199,7 @@ def evaluate_images(images: torch.Tensor, args: argparse.Namespace) -> dict[str,
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     profiling.enable(args.nvtx)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(args.device)
     generator = set_fused(build_generator(args), args.fused)
     source = load_generator_weights(args, generator)
     generator.to(device)

@@ -40,6 +40,7 @@ from ddx.nn.fused import set_fused
 from ddx.presets.iddpm import PRESETS, preset_defaults
 from ddx.sample.iddpm import Weights, evaluate_bpd, generate_samples, load_iddpm_weights, save_grid, save_npz
 from ddx.train.checkpoint import CheckpointError
+from ddx.train.distributed import resolve_device
 from ddx.train.iddpm import AutocastModel
 from ddx.train.iddpm_run import data_config, diffusion_config, unet_config
 
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_threads is not None:
         torch.set_num_threads(args.num_threads)
     profiling.enable(args.nvtx)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(args.device)
     torch.manual_seed(args.seed)
     generator = torch.Generator(device).manual_seed(args.seed)
     model = _model(args, loaded, device)

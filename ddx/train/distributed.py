@@ -21,6 +21,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ddx.utils.errors import UsageError
+
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
@@ -70,20 +72,45 @@ def launched_by_torchrun() -> bool:
     return True
 
 
-def _resolve_device(device: str | torch.device | None, local_rank: int) -> torch.device:
+def _available_devices() -> str:
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return "cpu" + "".join(f", cuda:{i}" for i in range(count))
+
+
+def resolve_device(device: str | torch.device | None, local_rank: int = 0) -> torch.device:
+    """The device to run on: ``device`` checked against what this machine has (None: cuda:LOCAL_RANK where
+    CUDA is available, else the CPU). A device that is not there is a UsageError naming those that are."""
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise UsageError(f"--device {device!r} is not a device name (use e.g. cpu, cuda, cuda:1); "
+                         f"available here: {_available_devices()}") from err
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' requested but CUDA is not available")
+            why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise UsageError(f"--device {device} requested but {why}: available here: {_available_devices()}; "
+                             f"use --device cpu (or leave --device out)")
         index = local_rank if device.index is None else device.index
         if index >= torch.cuda.device_count():
-            raise ValueError(f"cuda:{index} requested (LOCAL_RANK {local_rank}) but only "
-                             f"{torch.cuda.device_count()} CUDA devices are visible")
+            raise UsageError(f"--device cuda:{index} requested (LOCAL_RANK {local_rank}) but only "
+                             f"{torch.cuda.device_count()} CUDA device(s) are visible: available here: "
+                             f"{_available_devices()}")
         device = torch.device("cuda", index)
         torch.cuda.set_device(device)
+    elif device.type not in ("cpu", "meta") and not _backend_available(device.type):
+        raise UsageError(f"--device {device} is not available here: available here: {_available_devices()}")
     return device
+
+
+def _backend_available(device_type: str) -> bool:
+    backend = getattr(torch, device_type, None)
+    is_available = getattr(backend, "is_available", None)
+    try:
+        return bool(is_available()) if callable(is_available) else False
+    except Exception:  # a backend that cannot even be asked is not usable
+        return False
 
 
 def init_distributed(device: str | torch.device | None = None) -> DistContext:
@@ -93,11 +120,11 @@ def init_distributed(device: str | torch.device | None = None) -> DistContext:
     on CUDA and gloo on the CPU.
     """
     if not launched_by_torchrun():
-        return DistContext(device=_resolve_device(device, 0))
+        return DistContext(device=resolve_device(device, 0))
     rank, world_size, local_rank = _env_int("RANK"), _env_int("WORLD_SIZE"), _env_int("LOCAL_RANK")
     if not 0 <= rank < world_size:
         raise ValueError(f"RANK {rank} outside [0, WORLD_SIZE={world_size})")
-    resolved = _resolve_device(device, local_rank)
+    resolved = resolve_device(device, local_rank)
     backend = Backend.NCCL if resolved.type == "cuda" else Backend.GLOO
     if not dist.is_initialized():
         dist.init_process_group(backend=backend.value, init_method="env://",
