@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 
@@ -13,12 +14,14 @@ from torch.utils.data import Dataset
 from ddx.data.common import Split, check_index, require_dir
 from ddx.data.image_transform import ImageTransform
 from ddx.utils.checks import parse_enum
+from ddx.utils.errors import DataError
 
 CIFAR10_DIRNAME = "cifar-10-batches-py"
 CIFAR10_FILES = {
     Split.TRAIN: tuple(f"data_batch_{i}" for i in range(1, 6)),
     Split.HELDOUT: ("test_batch",),
 }
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 
 
 def find_cifar10_dir(root: str | os.PathLike) -> str:
@@ -27,23 +30,80 @@ def find_cifar10_dir(root: str | os.PathLike) -> str:
     for candidate in (root, os.path.join(root, CIFAR10_DIRNAME)):
         if os.path.isfile(os.path.join(candidate, "test_batch")):
             return candidate
-    raise ValueError(
+    raise DataError(
         f"cifar10: no CIFAR-10 python batches under {root!r}: expected the folder {CIFAR10_DIRNAME}/ "
-        f"(holding data_batch_1 ... data_batch_5 and test_batch, as extracted from cifar-10-python.tar.gz) "
-        f"at {os.path.join(root, CIFAR10_DIRNAME)!r} or as the root itself; ddx never downloads"
+        f"(holding data_batch_1 ... data_batch_5 and test_batch) at {os.path.join(root, CIFAR10_DIRNAME)!r} "
+        f"or as the root itself. ddx never downloads: get cifar-10-python.tar.gz from "
+        f"{CIFAR10_URL} and extract it there (tar xzf cifar-10-python.tar.gz -C {root})"
     )
+
+
+def _numpy_reconstruct():
+    # numpy 2 moved numpy.core to numpy._core; the official batches (pickled by Python 2's numpy) name numpy.core.
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+class SafeBatchUnpickler(pickle.Unpickler):
+    """An unpickler that builds only what CIFAR-10 batches hold: dicts, lists, str, bytes, ints and numpy arrays.
+
+    pickle.load would call any global a file names (os.system, builtins.eval...), so a crafted
+    data_batch_1 could run code when read. Containers and scalars need no global; numpy arrays need
+    the three below, and ``_codecs.encode`` is how a protocol-2 pickle written by Python 3 spells
+    bytes (it only encodes a str). Any other global is refused with a DataError naming it.
+    """
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+        ("numpy", "ndarray"): lambda: np.ndarray,
+        ("numpy", "dtype"): lambda: np.dtype,
+        ("_codecs", "encode"): lambda: codecs.encode,
+    }
+
+    def __init__(self, file, path: str):
+        super().__init__(file, encoding="latin1")  # Python 2 str (keys, array bytes) read as latin-1, as torchvision
+        self.path = path
+
+    def find_class(self, module: str, name: str):
+        allowed = self._ALLOWED.get((module, name))
+        if allowed is None:
+            raise DataError(
+                f"cifar10: {self.path!r} asks to load the Python object {module}.{name}, which no CIFAR-10 batch "
+                f"holds; refused, since unpickling it could run code. Replace the file with the one from "
+                f"cifar-10-python.tar.gz ({CIFAR10_URL})"
+            )
+        return allowed()
+
+
+def _unpickle_batch(path: str):
+    with open(path, "rb") as f:
+        try:
+            return SafeBatchUnpickler(f, path).load()
+        except DataError:
+            raise
+        except Exception as err:  # a truncated or garbled file fails in many ways (EOFError, UnpicklingError...)
+            raise DataError(
+                f"cifar10: {path!r} is not a readable CIFAR-10 python batch ({type(err).__name__}: {err}); "
+                f"replace it with the one from cifar-10-python.tar.gz ({CIFAR10_URL})"
+            ) from err
 
 
 def _read_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
     if not os.path.isfile(path):
-        raise ValueError(f"cifar10: missing batch file {path!r}")
-    with open(path, "rb") as f:
-        entry = pickle.load(f, encoding="latin1")
+        raise DataError(
+            f"cifar10: missing batch file {path!r}: the folder must hold data_batch_1 ... data_batch_5 and "
+            f"test_batch, extracted from cifar-10-python.tar.gz ({CIFAR10_URL})"
+        )
+    entry = _unpickle_batch(path)
     if not isinstance(entry, dict) or "data" not in entry or ("labels" not in entry and "fine_labels" not in entry):
-        raise ValueError(f"cifar10: {path!r} is not a CIFAR python batch (a pickled dict with 'data' and 'labels')")
+        raise DataError(f"cifar10: {path!r} is not a CIFAR python batch (a pickled dict with 'data' and 'labels')")
     data = np.asarray(entry["data"], dtype=np.uint8)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise ValueError(f"cifar10: {path!r} has data of shape {data.shape}, expected (N, 3072)")
+        raise DataError(f"cifar10: {path!r} has data of shape {data.shape}, expected (N, 3072)")
     labels = np.asarray(entry.get("labels", entry.get("fine_labels")), dtype=np.int64)
     return data.reshape(-1, 3, 32, 32), labels
 
