@@ -11,6 +11,8 @@ from enum import Enum
 import numpy as np
 import torch
 
+from ddx.utils.errors import DataError
+
 
 class Split(str, Enum):
     """Which part of a dataset.
@@ -38,12 +40,12 @@ def uint8_to_unit_range(images: torch.Tensor) -> torch.Tensor:
 
 
 def require_dir(path: str | os.PathLike | None, what: str) -> str:
-    """`path` as a str if it is an existing directory, else a ValueError saying what was expected there."""
+    """`path` as a str if it is an existing directory, else a DataError (a ValueError) saying what was expected."""
     if path is None:
-        raise ValueError(f"{what}: a root path is required")
+        raise DataError(f"{what}: a root path is required")
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise ValueError(f"{what}: path {path!r} does not exist")
+        raise DataError(f"{what}: path {path!r} does not exist; point the root at the folder holding the data")
     if not os.path.isdir(path):
-        raise ValueError(f"{what}: path {path!r} is not a directory")
+        raise DataError(f"{what}: path {path!r} is not a directory; point the root at the folder holding the data")
     return path

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from ddx.data.common import Split, check_index, require_dir
 from ddx.data.image_transform import ImageTransform
 from ddx.utils.checks import parse_enum
+from ddx.utils.errors import DataError
 
 
 class LmdbLayout(str, Enum):
@@ -62,7 +63,7 @@ def detect_lmdb_layout(root: str) -> LmdbLayout:
         os.path.join(root, CELEBA_HQ_ENVS[Split.HELDOUT])
     ):
         return LmdbLayout.CELEBA_HQ
-    raise ValueError(f"lmdb: no LMDB data found at {root!r}: {_LAYOUT_HELP}")
+    raise DataError(f"lmdb: no LMDB data found at {root!r}: {_LAYOUT_HELP}")
 
 
 def decode_lmdb_image(value: bytes) -> Image.Image:
@@ -76,7 +77,7 @@ def decode_lmdb_image(value: bytes) -> Image.Image:
             pass  # raw pixels may begin like an image file (2 bytes: about 1 image in 65,536)
     size = int(round((len(value) / 3) ** 0.5))
     if size == 0 or 3 * size * size != len(value):
-        raise ValueError(
+        raise DataError(
             f"lmdb: a value of {len(value)} bytes is neither an encoded image (PNG/JPEG/WebP/GIF/BMP) nor raw "
             f"square RGB bytes (size * size * 3)"
         )
@@ -127,12 +128,12 @@ class LmdbImageDataset(Dataset):
             else:
                 self.keys = [str(i).encode() for i in range(txn.stat()["entries"])]
         if not self.keys:
-            raise ValueError(f"lmdb: the environment {self.env_path!r} holds no entries")
+            raise DataError(f"lmdb: the environment {self.env_path!r} holds no entries; point root at one that holds images")
 
     def _env_path(self, root: str) -> str:
         if self.layout is LmdbLayout.LSUN:
             if self.split is not Split.TRAIN:
-                raise ValueError(
+                raise DataError(
                     "lmdb: in the LSUN layout the directory is the split (e.g. church_outdoor_val_lmdb/); "
                     "pass that directory as root with split='train'"
                 )
@@ -140,7 +141,7 @@ class LmdbImageDataset(Dataset):
         else:
             path = os.path.join(root, CELEBA_HQ_ENVS[self.split])
         if not _is_lmdb_env(path):
-            raise ValueError(f"lmdb: {path!r} is not an LMDB environment (no data.mdb in it); {_LAYOUT_HELP}")
+            raise DataError(f"lmdb: {path!r} is not an LMDB environment (no data.mdb in it); {_LAYOUT_HELP}")
         return path
 
     def __len__(self) -> int:
@@ -151,5 +152,8 @@ class LmdbImageDataset(Dataset):
         with shared_env(self.env_path).begin(write=False) as txn:
             value = txn.get(key)
         if value is None:
-            raise ValueError(f"lmdb: key {key!r} is missing from {self.env_path!r}")
-        return self.transform(decode_lmdb_image(value)), 0
+            raise DataError(f"lmdb: key {key!r} is missing from {self.env_path!r}; the environment is damaged, rebuild it")
+        try:
+            return self.transform(decode_lmdb_image(value)), 0
+        except (DataError, OSError, SyntaxError) as err:  # a damaged value: name where it is
+            raise DataError(f"lmdb: entry {key!r} of {self.env_path!r} cannot be decoded: {err}; rebuild or fix that entry") from err

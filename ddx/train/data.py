@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ddx.train.distributed import DistContext
 from ddx.utils.checks import check_positive_int
+from ddx.utils.errors import DataError
 
 
 class EpochBatches:
@@ -44,8 +45,13 @@ class EpochBatches:
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers must be a non-negative int, got {num_workers!r}")
         if len(dataset) < batch_size * ctx.world_size:
-            raise ValueError(f"dataset of {len(dataset)} samples holds no full batch of {batch_size} "
-                             f"per rank on {ctx.world_size} rank(s)")
+            # Only full batches are used (drop_last, as the official DataLoaders): an epoch would be empty.
+            raise DataError(
+                f"dataset of {len(dataset)} samples holds no full batch of {batch_size} per rank on "
+                f"{ctx.world_size} rank(s) ({batch_size * ctx.world_size} samples a step): every epoch would "
+                f"have no batch, as only full batches are used; lower --batch_size to at most "
+                f"{len(dataset) // ctx.world_size} or use more data"
+            )
         self.dataset = dataset
         self.batch_size = batch_size
         self.seed = seed
