@@ -52,6 +52,18 @@ def test_gaussian_diffusion_arrays(case):
     assert_arrays(diffusion, case)
 
 
+@pytest.mark.parametrize("name", ["betas", "alphas_cumprod", "posterior_mean_coef1", "log_one_minus_alphas_cumprod"])
+@pytest.mark.parametrize("index", [0, 500, -1], ids=["first", "middle", "last"])
+def test_array_comparison_catches_a_1e_4_relative_error(name, index):
+    """FLOAT64_SCHEDULE is no blanket: one array entry 1e-4 off (relative) fails assert_arrays."""
+    case = FIXTURE["diffusion"][0]
+    diffusion = GaussianDiffusion(betas=get_named_beta_schedule(case["schedule"], case["T"]), rescale_timesteps=True, **HYBRID)
+    assert_arrays(diffusion, case)
+    getattr(diffusion, name)[index] *= 1 + 1e-4
+    with pytest.raises(AssertionError):
+        assert_arrays(diffusion, case)
+
+
 @pytest.mark.parametrize("case", FIXTURE["diffusion"], ids=lambda c: f"{c['schedule']}-T{c['T']}")
 def test_create_gaussian_diffusion_rederives_betas(case):
     diffusion = create_gaussian_diffusion(

@@ -7,6 +7,7 @@ import torch
 from ddx.diffusion import GaussianDiffusion, LossType, ModelMeanType, ModelVarType, get_named_beta_schedule
 from ddx.diffusion import discretized_gaussian_log_likelihood, approx_standard_normal_cdf, normal_kl
 from iddpm_cases import FLOAT32, PATHS, FixedModel, assert_close, load
+from tests.tolerances import DDIM_LAST_STEP_OF_MAX, assert_close_of_max
 
 FIXTURE = load("iddpm_terms")
 INPUTS = FIXTURE["inputs"]
@@ -144,7 +145,52 @@ def test_sampling_steps_with_recorded_noise(step, path):
     else:
         eta = 0.0 if step.endswith("eta0") else 1.0
         out = diffusion.ddim_sample(*args, clip_denoised=True, eta=eta, noise=expected["noise"])
-    assert_dict(out, expected, ("sample", "pred_xstart"))
+    assert_sampling_step(step, out, expected)
+
+
+def assert_sampling_step(step, out, expected):
+    """A sampling step's sample and pred_xstart against the fixture. With eta = 1 the batch's last step
+    (t = T-1) takes sqrt(1 - alpha_bar_prev - sigma^2) of ~1e-3: its sample is compared relative to the
+    largest reference value (tests/tolerances.py, DDIM_LAST_STEP_OF_MAX); the other entries as usual."""
+    assert_close(out["pred_xstart"], expected["pred_xstart"])
+    if step != "ddim_sample_eta1":
+        assert_close(out["sample"], expected["sample"])
+        return
+    last = INPUTS["t"] == CONFIG["T"] - 1
+    assert last.any()
+    assert_close(out["sample"][~last], expected["sample"][~last])
+    assert_close_of_max(out["sample"][last], expected["sample"][last], DDIM_LAST_STEP_OF_MAX)
+
+
+def ddim_eta1_step(diffusion):
+    expected = FIXTURE["ddim_sample_eta1"]
+    model = FixedModel(INPUTS["model_output"])
+    return diffusion.ddim_sample(model, X_T, INPUTS["t"], clip_denoised=True, eta=1.0, noise=expected["noise"])
+
+
+@pytest.mark.parametrize("name", ["alphas_cumprod", "alphas_cumprod_prev"])
+@pytest.mark.parametrize("row", [0, 1, 2])
+def test_ddim_step_comparison_catches_a_1e_4_table_error(name, row):
+    """One entry of a schedule table 1e-4 off (relative) fails the eta = 1 comparison at its step.
+
+    Not at t = T-1: alpha_bar enters there only through the ill-conditioned root, and a 1e-4 error
+    moves the sample by ~5e-6, below that step's rounding across CPUs (1.2e-5); the float64 arrays
+    the tables are rounded from are checked to FLOAT64_SCHEDULE in test_iddpm_schedules.py."""
+    diffusion = make_diffusion("eager")
+    assert_sampling_step("ddim_sample_eta1", ddim_eta1_step(diffusion), FIXTURE["ddim_sample_eta1"])
+    diffusion.table(name, "cpu")[INPUTS["t"][row]] *= 1 + 1e-4
+    with pytest.raises(AssertionError):
+        assert_sampling_step("ddim_sample_eta1", ddim_eta1_step(diffusion), FIXTURE["ddim_sample_eta1"])
+
+
+def test_ddim_last_step_comparison_catches_a_1e_4_relative_error():
+    """The last step's sample 1e-4 off (relative) at its largest element fails DDIM_LAST_STEP_OF_MAX."""
+    out = ddim_eta1_step(make_diffusion("eager"))
+    last = int((INPUTS["t"] == CONFIG["T"] - 1).nonzero()[0])
+    flat = out["sample"][last].view(-1)
+    flat[flat.abs().argmax()] *= 1 + 1e-4
+    with pytest.raises(AssertionError):
+        assert_sampling_step("ddim_sample_eta1", out, FIXTURE["ddim_sample_eta1"])
 
 
 @pytest.mark.parametrize("path", PATHS)
