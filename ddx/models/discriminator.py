@@ -2,6 +2,10 @@
 
 `D(x_t, t, x_tp1) -> logits (N, 1)`: the pair (x_t, x_{t+1}) is concatenated along channels (so nc is
 twice the image channels), t (N,) are timestep indices. Twice differentiable (R1 penalty).
+
+Deviation: the official defaults nc=3 (small) and nc=1 (large) are odd, so no pair of images matches
+them (train_ddgan.py always passes nc = 2 * num_channels); here both default to 6 (RGB pairs), and an
+odd nc is refused.
 """
 
 import math
@@ -80,6 +84,20 @@ class DownConvBlock(nn.Module):
         return (out + self.skip(input)) / math.sqrt(2.0)
 
 
+def _check_widths(nc, ngf, t_emb_dim):
+    """ValueError for widths that build a degenerate network (zero width) or one no input can run."""
+    for name, value, low in (("nc", nc, 2), ("ngf", ngf, 1), ("t_emb_dim", t_emb_dim, 4)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}" + (
+                " (the sinusoidal time embedding needs at least 2 frequencies, sin and cos of each)"
+                if name == "t_emb_dim" else ""))
+    if nc % 2:
+        raise ValueError(
+            f"nc={nc} is odd, but D reads the pair (x_t, x_tp1) concatenated along channels: nc must be twice "
+            f"the image channels (6 for RGB, 2 for grey)"
+        )
+
+
 class _Discriminator(nn.Module):
     """Shared head: time embedding, input concat, the down blocks, minibatch-stddev, final conv, sum, linear."""
 
@@ -88,6 +106,7 @@ class _Discriminator(nn.Module):
 
     # Split in two so that layers register in the official order (parameters() and optimizer states line up).
     def _init_input(self, nc, ngf, t_emb_dim, act):
+        _check_widths(nc, ngf, t_emb_dim)
         self.nc = nc
         self.act = nn.LeakyReLU(0.2) if act is None else act
         self.t_embed = TimestepEmbedding(embedding_dim=t_emb_dim, hidden_dim=t_emb_dim, output_dim=t_emb_dim, act=self.act)
@@ -121,7 +140,7 @@ class _Discriminator(nn.Module):
 class Discriminator_small(_Discriminator):
     """For 32x32 images (CIFAR-10, StackMNIST): four blocks, three of them downsampling (32 -> 4)."""
 
-    def __init__(self, nc=3, ngf=64, t_emb_dim=128, act=None):
+    def __init__(self, nc=6, ngf=64, t_emb_dim=128, act=None):
         super().__init__()
         self._init_input(nc, ngf, t_emb_dim, act)
         block = dict(t_emb_dim=t_emb_dim, act=self.act)
@@ -138,7 +157,7 @@ class Discriminator_small(_Discriminator):
 class Discriminator_large(_Discriminator):
     """For 256x256 images (CelebA-HQ, LSUN): six downsampling blocks (256 -> 4)."""
 
-    def __init__(self, nc=1, ngf=32, t_emb_dim=128, act=None):
+    def __init__(self, nc=6, ngf=32, t_emb_dim=128, act=None):
         super().__init__()
         self._init_input(nc, ngf, t_emb_dim, act)
         block = dict(t_emb_dim=t_emb_dim, act=self.act, downsample=True)

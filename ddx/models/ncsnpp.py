@@ -23,7 +23,7 @@ from ddx.models.ncsnpp_config import (
 )
 from ddx.models.ncsnpp_init import conv3x3, linear
 from ddx.models.ncsnpp_layers import AttnBlockpp, Combine, Downsample, Upsample
-from ddx.nn.adaptive_norm import ncsnpp_group_norm
+from ddx.nn.adaptive_norm import ncsnpp_group_norm, num_groups_for
 from ddx.nn.ddgan_embedding import GaussianFourierProjection, get_timestep_embedding
 from ddx.nn.init import dense
 
@@ -55,8 +55,8 @@ class NCSNpp(nn.Module):
         self.num_resolutions = len(c.ch_mult)
         self.all_resolutions = [c.image_size // (2**i) for i in range(self.num_resolutions)]
         self.attn_resolutions = c.attn_resolutions
-        self._make_block = self._block_factory()
-        self._make_attn = functools.partial(AttnBlockpp, init_scale=c.init_scale, skip_rescale=c.skip_rescale)
+        self._new_block = self._block_factory()
+        self._new_attn = functools.partial(AttnBlockpp, init_scale=c.init_scale, skip_rescale=c.skip_rescale)
 
         modules = self._build_embedding()
         if c.progressive == Progressive.OUTPUT_SKIP:
@@ -72,6 +72,29 @@ class NCSNpp(nn.Module):
         for _ in range(c.n_mlp):
             mapping += [dense(c.z_emb_dim, c.z_emb_dim), self.act]
         self.z_transform = nn.Sequential(*mapping)
+
+    def _make_block(self, in_ch, out_ch=None, **kwargs):
+        out_ch = None if out_ch is None else self._norm_width(out_ch)
+        return self._new_block(in_ch=self._norm_width(in_ch), out_ch=out_ch, **kwargs)
+
+    def _make_attn(self, channels):
+        return self._new_attn(channels=self._norm_width(channels))
+
+    def _norm_width(self, channels):
+        """channels, if the GroupNorm that every block and attention layer applies to them can split them.
+
+        The widths follow from num_channels_dae, ch_mult and the skip concatenations, so a config can
+        pass every field check and still fail here; naming the fields beats the layer's own error.
+        """
+        groups = num_groups_for(channels)
+        if groups < 1 or channels % groups:
+            c = self.config
+            raise ValueError(
+                f"num_channels_dae={c.num_channels_dae} with ch_mult={c.ch_mult} makes a layer of {channels} channels, "
+                f"which its GroupNorm's min({channels} // 4, 32) = {groups} groups do not divide; use a "
+                f"num_channels_dae that is a multiple of 32 (or of 4 while every width stays under 128)"
+            )
+        return channels
 
     def _block_factory(self):
         c = self.config
@@ -146,7 +169,7 @@ class NCSNpp(nn.Module):
                 else:
                     modules.append(self._make_block(in_ch=in_ch, up=True))
         if c.progressive != Progressive.OUTPUT_SKIP:
-            modules += [ncsnpp_group_norm(in_ch), conv3x3(in_ch, c.num_channels, init_scale=c.init_scale)]
+            modules += [ncsnpp_group_norm(self._norm_width(in_ch)), conv3x3(in_ch, c.num_channels, init_scale=c.init_scale)]
 
     def _build_output_pyramid(self, modules, i_level, in_ch, pyramid_ch):
         c = self.config

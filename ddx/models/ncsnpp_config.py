@@ -2,6 +2,8 @@
 
 import dataclasses
 import enum
+import math
+import numbers
 
 
 class ResblockType(str, enum.Enum):
@@ -46,6 +48,13 @@ _ENUM_FIELDS = {
 _TUPLE_FIELDS = ("ch_mult", "attn_resolutions", "fir_kernel")
 _INT_TUPLE_FIELDS = ("ch_mult", "attn_resolutions")
 _POSITIVE_INT_FIELDS = ("image_size", "num_channels", "num_channels_dae", "num_res_blocks", "nz", "z_emb_dim")
+
+
+def _as_int(name, value):
+    """value as an int; a non-integral number would otherwise be truncated silently (16.5 -> 16)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value):
+        raise ValueError(f"{name} must hold ints, got {value!r}")
+    return int(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +104,7 @@ class NCSNppConfig:
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
                 raise TypeError(f"{name} must be a sequence, got {value!r}")
-            object.__setattr__(self, name, tuple(int(v) for v in value) if name in _INT_TUPLE_FIELDS else tuple(value))
+            object.__setattr__(self, name, tuple(_as_int(name, v) for v in value) if name in _INT_TUPLE_FIELDS else tuple(value))
         for name in _POSITIVE_INT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -112,6 +121,32 @@ class NCSNppConfig:
             raise ValueError(f"num_channels_dae must be at least 4 (GroupNorm groups = C // 4), got {self.num_channels_dae}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        resolutions = self.resolutions()
+        stray = [r for r in self.attn_resolutions if r not in resolutions]
+        if stray:
+            raise ValueError(
+                f"attn_resolutions {stray} are not resolutions of this network, so no attention would be added "
+                f"there: with image_size {self.image_size} and {len(self.ch_mult)} levels (ch_mult) they are "
+                f"{list(resolutions)}; pick among them, or () for no attention"
+            )
+        self._check_fir_kernel()
+        for name in ("fourier_scale", "init_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+    def resolutions(self):
+        """The feature-map sides of the levels, image_size / 2**i for i < len(ch_mult) (where attention can go)."""
+        return tuple(self.image_size // 2**i for i in range(len(self.ch_mult)))
+
+    def _check_fir_kernel(self):
+        # The kernel is normalised by its sum (ddx.nn.resample.setup_kernel): a zero sum would make the
+        # resampling inf/NaN. Checked whatever `fir`, as the default is used either way.
+        values = self.fir_kernel
+        if not values or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) for v in values):
+            raise ValueError(f"fir_kernel must be a non-empty sequence of finite numbers, got {values!r}")
+        if sum(values) == 0:
+            raise ValueError(f"fir_kernel {values!r} sums to 0, so it cannot be normalised; e.g. (1, 3, 3, 1)")
 
     @classmethod
     def from_args(cls, args):

@@ -23,8 +23,10 @@ class ToyConfig:
 
     def __post_init__(self):
         for name in ("data_dim", "nz", "hidden", "num_layers", "t_emb_dim", "num_timesteps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ToyConfig.{name} must be >= 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            # bool and float would pass `< 1` and build a network of the wrong width (or fail inside nn.Linear)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ToyConfig.{name} must be an int >= 1, got {value!r}")
 
 
 def _mlp(in_dim, hidden, out_dim, num_layers, act):
