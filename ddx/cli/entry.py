@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -29,15 +30,31 @@ def user_message(err: BaseException) -> tuple[str, int] | None:
     """(message, exit code) for an error the user can act on, or None for a bug (shown as a traceback)."""
     if isinstance(err, UserError):
         return str(err), err.exit_code
-    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else "the allocation failed"
-        return (f"out of memory: {detail}. Use a smaller --batch_size (or a smaller model).", 1)
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError" or _cpu_allocation_failed(err):
+        return (f"out of memory: {_allocation_detail(err)}. Use a smaller --batch_size (or a smaller model).", 1)
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         where = f" writing {err.filename}" if err.filename else ""
         return f"the disk is full{where}: free some space and run again (files written before are intact)", 1
-    if isinstance(err, PermissionError):
-        return f"permission denied: {err.filename or err}: choose a folder you can write to", 1
+    if isinstance(err, PermissionError) or (isinstance(err, OSError) and err.errno == errno.EROFS):
+        return f"cannot write {err.filename or err} ({err.strerror or 'permission denied'}): choose a folder you can write to", 1
+    if isinstance(err, (NotADirectoryError, FileExistsError)) and err.filename:
+        return (f"{err.filename}: {err.strerror}: a file stands where a folder is needed; give another path "
+                f"(e.g. --outdir)", 1)
     return None
+
+
+def _cpu_allocation_failed(err: BaseException) -> bool:
+    # torch's CPU allocator raises a plain RuntimeError, not MemoryError.
+    return isinstance(err, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(err)
+
+
+def _allocation_detail(err: BaseException) -> str:
+    """What the failed allocation asked for, in GiB where torch says the byte count."""
+    text = str(err).strip()
+    asked = re.search(r"tried to allocate (\d+) bytes", text)
+    if asked is not None:
+        return f"tried to allocate {int(asked.group(1)) / 2**30:.1f} GiB ({asked.group(1)} bytes) in CPU memory"
+    return text.splitlines()[0] if text else "the allocation failed"
 
 
 def dispatch(kind: str, argv: Sequence[str]) -> int:

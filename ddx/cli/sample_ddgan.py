@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,11 @@ import torch
 
 from ddx import profiling
 from ddx.checkpoints.ddgan_official import (
-    CONTENT_KEYS,
     generator_file,
     load_official,
-    load_official_generator,
     strip_module_prefix,
 )
+from ddx.checkpoints.identify import Family, identify, mismatch_message, ncsnpp_flags_of, wrong_family_message
 from ddx.cli.validators import FlagChecks, existing_dir, existing_file, positive_int
 from ddx.data.factory import TOY, DatasetName, build_dataset
 from ddx.data.toy2d import mixture_spec
@@ -48,7 +49,6 @@ from ddx.train.ddgan_setup import (
     is_toy,
     sample_shape,
 )
-from ddx.train.loop import CHECKPOINT_FORMAT
 
 CONFIG_FILE = "config.json"
 
@@ -129,40 +129,76 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def _weights_from_payload(payload: Any, generator: torch.nn.Module, raw: bool, name: str) -> dict[str, torch.Tensor]:
-    if isinstance(payload, Mapping) and payload.get("format") == CHECKPOINT_FORMAT:
+    family = identify(payload)
+    wrong = wrong_family_message(name, family, "ddgan")
+    if wrong is not None:
+        raise CheckpointError(wrong)
+    if family is Family.DDX_DDGAN:
         trainer = payload["trainer"]
         ema = trainer.get("ema")
-        if ema is not None and ema["initialized"] and not raw:
+        if ema is not None and ema.get("initialized") and not raw:
             return {**trainer["netG"], **ema["shadow"]}
         return trainer["netG"]
-    if isinstance(payload, Mapping) and all(key in payload for key in CONTENT_KEYS):
+    if family is Family.DDGAN_CONTENT:
         weights = strip_module_prefix(dict(payload["netG_dict"]))
         states = payload["optimizerG"]["state"]
         names = [n for n, _ in generator.named_parameters()]
         if not raw and len(states) == len(names) and all("ema" in s for s in states.values()):
             weights.update({names[int(i)]: s["ema"] for i, s in states.items()})
         return weights
-    if isinstance(payload, Mapping) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+    if family is Family.DDGAN_GENERATOR:
         return strip_module_prefix(dict(payload))
     raise CheckpointError(f"{name} is neither a ddx checkpoint, an official content.pth nor a netG state_dict")
 
 
+def _epoch_file(run_dir: Path, epoch: int) -> Path:
+    """<run_dir>/netG_<epoch>.pth, or a CheckpointError listing the epochs that are there."""
+    path = run_dir / generator_file(epoch)
+    if path.is_file():
+        return path
+    epochs = sorted(int(m.group(1)) for m in (re.match(r"^netG_(\d+)\.pth$", p.name) for p in run_dir.iterdir()) if m)
+    there = (f"the epochs saved there are {', '.join(map(str, epochs))}" if epochs
+             else "it holds no netG_<epoch>.pth (train.py ddgan writes one every --save_ckpt_every epochs)")
+    raise CheckpointError(f"no {generator_file(epoch)} in {run_dir}: {there}; give --epoch_id one of them, "
+                          f"or leave it out for the latest ddx checkpoint")
+
+
+def _latest_checkpoint(run_dir: Path) -> Path:
+    """The newest intact ddx checkpoint of a run (a corrupt newer one is skipped with a warning)."""
+    path, skipped = CheckpointManager(run_dir / "checkpoints", 1, create=False).newest_intact()
+    if path is None:
+        found = f" (corrupt: {'; '.join(f'{p.name}: {why}' for p, why in skipped)})" if skipped else ""
+        raise CheckpointError(f"no ddx checkpoint in {run_dir / 'checkpoints'}{found}: give --checkpoint or --epoch_id")
+    for bad, why in skipped:
+        print(f"warning: skipping the corrupt checkpoint {bad} ({why}); using {path.name}", file=sys.stderr)
+    return path
+
+
+def _check_fits(generator: torch.nn.Module, weights: dict[str, torch.Tensor], name: str, toy: bool) -> None:
+    model_state = generator.state_dict()
+    suspects = (("toy_hidden", "toy_layers", "t_emb_dim", "nz") if toy else
+                ("num_channels_dae", "ch_mult", "image_size", "nz", "num_res_blocks", "attn_resolutions", "z_emb_dim",
+                 "n_mlp", "t_emb_dim"))
+    message = mismatch_message(name, model_state, weights, ncsnpp_flags_of(weights), ncsnpp_flags_of(model_state),
+                               suspects)
+    if message is not None:
+        raise CheckpointError(message)
+
+
 def load_generator_weights(args: argparse.Namespace, generator: torch.nn.Module) -> Path:
-    """Load G's weights (strict) from the chosen file; returns the file's path."""
+    """Load G's weights (strict) from the chosen file; returns the file's path.
+
+    CheckpointError when the file is of another kind (an IDDPM model, a discriminator) or its shapes do
+    not fit the flags (naming the parameters and the flags that differ).
+    """
     if args.checkpoint is not None:
         path = args.checkpoint
     elif args.epoch_id is not None:
-        path = args.run_dir / generator_file(args.epoch_id)
-        if not path.is_file():
-            raise CheckpointError(f"no {generator_file(args.epoch_id)} in {args.run_dir}")
+        path = _epoch_file(args.run_dir, args.epoch_id)
     else:
-        path = CheckpointManager(args.run_dir / "checkpoints", 1, create=False).latest()
-        if path is None:
-            raise CheckpointError(f"no ddx checkpoint in {args.run_dir / 'checkpoints'}: give --checkpoint or --epoch_id")
-    if args.epoch_id is not None:
-        weights = load_official_generator(path)
-    else:
-        weights = _weights_from_payload(load_official(path), generator, args.raw_weights, str(path))
+        path = _latest_checkpoint(args.run_dir)
+    weights = _weights_from_payload(load_official(path), generator, args.raw_weights, str(path))
+    _check_fits(generator, weights, str(path), is_toy(args))
     generator.load_state_dict(weights, strict=True)
     return path
 

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 
 from ddx import profiling
+from ddx.checkpoints.ddgan_official import load_official
+from ddx.checkpoints.identify import identify, mismatch_message, unet_flags_of, wrong_family_message
 from ddx.cli.train_iddpm import (
     DIFFUSION_FLAGS,
     MODEL_FLAGS,
@@ -39,7 +41,7 @@ from ddx.models.unet import build_unet
 from ddx.nn.fused import set_fused
 from ddx.presets.iddpm import PRESETS, preset_defaults
 from ddx.sample.iddpm import Weights, evaluate_bpd, generate_samples, load_iddpm_weights, save_grid, save_npz
-from ddx.train.checkpoint import CheckpointError
+from ddx.train.checkpoint import CheckpointError, CheckpointManager
 from ddx.train.distributed import resolve_device
 from ddx.train.iddpm import AutocastModel
 from ddx.train.iddpm_run import data_config, diffusion_config, unet_config
@@ -91,7 +93,7 @@ def _flag_defaults(argv: list[str], nll: bool, parser: argparse.ArgumentParser):
     except ValueError:
         parser.error(f"argument --ema_rate: expected a number, got {known.ema_rate!r}")
     try:
-        loaded = load_iddpm_weights(known.model_path, known.weights, rate)
+        loaded = _load_weights(known.model_path, known.weights, rate)
     except (CheckpointError, ValueError) as err:
         parser.error(f"argument --model_path: {err}")
     inherited = set(MODEL_FLAGS + DIFFUSION_FLAGS) | ({"dataset", "data_dir"} if nll else set())
@@ -99,6 +101,34 @@ def _flag_defaults(argv: list[str], nll: bool, parser: argparse.ArgumentParser):
     if not nll:
         defaults.pop("timestep_respacing", None)  # the sampler's respacing is chosen here, not inherited
     return defaults, loaded
+
+
+def _load_weights(model_path: str, weights: Weights, rate: float | None):
+    """load_iddpm_weights, where a file of another family (a DDGAN checkpoint) is named as such."""
+    try:
+        loaded = load_iddpm_weights(model_path, weights, rate)
+    except CheckpointError as err:
+        wrong = _wrong_family(Path(model_path))
+        if wrong is None:
+            raise
+        raise CheckpointError(wrong) from err
+    wrong = wrong_family_message(model_path, identify(loaded.state_dict), "iddpm")
+    if wrong is not None:
+        raise CheckpointError(wrong)
+    return loaded
+
+
+def _wrong_family(path: Path) -> str | None:
+    """'<file> is a DDGAN ...: use sample.py ddgan' for a file (or a run's newest checkpoint) of another family."""
+    if path.is_dir():
+        path = CheckpointManager(path / "checkpoints", keep_last=1, create=False).latest() or path
+    if not path.is_file():
+        return None
+    try:
+        payload = load_official(path)  # a DDGAN content.pth holds an argparse.Namespace
+    except CheckpointError:
+        return None
+    return wrong_family_message(str(path), identify(payload), "iddpm")
 
 
 def parse_args(argv: list[str]):
@@ -128,11 +158,15 @@ def _outdir(args, model_path: Path) -> Path:
 
 def _model(args, loaded, device):
     model = set_fused(build_unet(unet_config(args)), args.fused)
-    try:
-        model.load_state_dict(loaded.state_dict)
-    except RuntimeError as err:
-        raise SystemExit(f"error: the weights of {args.model_path} do not fit the model the flags describe "
-                         f"(check --image_size, --num_channels, --learn_sigma, ...):\n{err}") from None
+    model_state = model.state_dict()
+    mismatch = mismatch_message(
+        str(args.model_path), model_state, loaded.state_dict, unet_flags_of(loaded.state_dict, args.image_size),
+        unet_flags_of(model_state, args.image_size),
+        ("num_channels", "channel_mult", "attention_resolutions", "image_size", "num_res_blocks", "learn_sigma",
+         "class_cond"))
+    if mismatch is not None:
+        raise CheckpointError(mismatch)
+    model.load_state_dict(loaded.state_dict)
     model = model.to(device).eval()
     dtype = args.amp.dtype
     return model if dtype is None else AutocastModel(model, device.type, dtype)

@@ -29,6 +29,7 @@ from ddx.cli.validators import FlagChecks, FlagValueError, non_negative_float, p
 from ddx.data.factory import TOY, build_dataset
 from ddx.data.toy2d import mixture_spec
 from ddx.train import (
+    CheckpointError,
     CheckpointManager,
     EpochBatches,
     LoopConfig,
@@ -60,6 +61,7 @@ from ddx.train.ddgan_setup import (
     is_toy,
 )
 from ddx.train.loop import CHECKPOINT_FORMAT
+from ddx.utils.errors import UsageError
 
 
 def unit_interval_open(text: str) -> float:
@@ -161,14 +163,23 @@ def convert_official_content(path: Path, trainer: DDGANTrainer, manager: Checkpo
 
 def resume_mode(args: argparse.Namespace, run_dir: RunDir, trainer: DDGANTrainer, batches_per_epoch: int,
                 ctx) -> Resume:
-    if not args.resume:
-        return Resume.NEVER
+    """NEVER without --resume (a UsageError where the run directory already holds checkpoints); with it,
+    the run's newest intact ddx checkpoint, else its official content.pth, else a CheckpointError."""
     manager = CheckpointManager(run_dir.checkpoints_dir, args.keep_last, create=ctx.is_main)
+    latest = manager.latest()
+    if not args.resume:
+        if latest is not None:
+            raise UsageError(f"{run_dir.root} already holds the checkpoints of a run (latest {latest.name}): add "
+                             f"--resume to continue it, or give another --outdir (or --exp) for a new run")
+        return Resume.NEVER
     content = run_dir.root / CONTENT_FILE
-    if manager.latest() is None and content.is_file():
+    if latest is None and content.is_file():
         if ctx.is_main:
             convert_official_content(content, trainer, manager, batches_per_epoch, ctx.world_size)
         return Resume.AUTO
+    if latest is None:
+        raise CheckpointError(f"--resume: nothing to resume in {run_dir.root}: searched {run_dir.checkpoints_dir} for "
+                              f"ckpt_<step>.pt and {content} (official); to start a new run there, leave out --resume")
     return Resume.REQUIRE
 
 

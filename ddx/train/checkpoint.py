@@ -19,13 +19,14 @@ from typing import Any
 
 import torch
 
-from ddx.utils.atomic import atomic_write, remove_stale_temporaries
+from ddx.utils.atomic import DiskFullError, atomic_write, remove_stale_temporaries
 from ddx.utils.checks import check_positive_int
 from ddx.utils.errors import UserError
 
 _NAME = re.compile(r"^ckpt_(\d{9})\.pt$")
 _ZIP_MAGIC = b"PK\x03\x04"
 _FINGERPRINT_TAIL = 64 * 1024
+_REDO = "copy it again, or use an earlier checkpoint"
 
 
 class CheckpointError(UserError, RuntimeError):
@@ -90,7 +91,7 @@ def _check_zip_header(head: bytes, size: int, label: str) -> None:
     # errors on garbage read like weights_only refusals (and mmap needs the zip format).
     if head != _ZIP_MAGIC:
         raise CheckpointError(f"checkpoint {label} is corrupt or truncated: not a torch.save zip archive "
-                              f"({size} bytes)")
+                              f"({size} bytes); {_REDO}")
 
 
 def _torch_load(source: Any, label: str, mmap: bool) -> Any:
@@ -98,14 +99,15 @@ def _torch_load(source: Any, label: str, mmap: bool) -> Any:
         return torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         if "weights only" not in str(err).lower():
-            raise CheckpointError(f"checkpoint {label} is corrupt or truncated: {err}") from err
+            raise CheckpointError(f"checkpoint {label} is corrupt or truncated: {err}; {_REDO}") from err
         raise UnsafeCheckpointError(
             f"checkpoint {label} holds objects that weights_only loading refuses (only tensors, "
             f"dicts, lists, tuples, numbers, strings and None are allowed): {_refusal_reason(err)}"
         ) from err
     except Exception as err:
-        raise CheckpointError(f"checkpoint {label} is corrupt or truncated: "
-                              f"{type(err).__name__}: {err}") from err
+        # torch's own text goes on for lines about how a file gets corrupted; its first sentence says what failed.
+        first = str(err).strip().split(". ")[0].splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(f"checkpoint {label} is corrupt or truncated: {type(err).__name__}: {first}; {_REDO}") from err
 
 
 def _refusal_reason(err: Exception) -> str:
@@ -179,8 +181,17 @@ class CheckpointManager:
         return self.directory / checkpoint_name(step)
 
     def save(self, step: int, state: Any) -> Path:
-        """Atomically write ``state`` as the checkpoint of ``step``, then prune to ``keep_last``."""
-        path = atomic_save(state, self.path(step))
+        """Atomically write ``state`` as the checkpoint of ``step``, then prune to ``keep_last``.
+
+        A full disk raises DiskFullError naming the file and the previous checkpoint, which is intact.
+        """
+        previous = self.latest()
+        try:
+            path = atomic_save(state, self.path(step))
+        except DiskFullError as err:
+            if previous is None or previous == err.path:
+                raise
+            raise DiskFullError(err.path, err.existed, f"the previous checkpoint {previous} is intact") from err
         for old in self.steps()[:-self.keep_last]:
             self.path(old).unlink(missing_ok=True)
         return path

@@ -41,6 +41,7 @@ from ddx.utils.errors import UsageError
 from ddx.utils.progress import Progress
 
 CHECKPOINT_FORMAT = "ddx.train/1"
+CORRUPT_SUFFIX = ".corrupt"
 _T = TypeVar("_T")
 
 
@@ -154,8 +155,8 @@ def _main_decides(fn: Callable[[], _T], ctx: DistContext) -> _T:
 
 
 def _checkpoint_to_load(resume: Resume | str | os.PathLike, manager: CheckpointManager) -> Path | None:
-    """The checkpoint to continue from (rank 0 decides): the newest intact one, skipping a corrupt newer
-    one (a crash or a full disk while it was copied in) with a warning."""
+    """The checkpoint to continue from (rank 0 decides): the newest intact one, a corrupt newer one (a full
+    disk while it was copied in, a damaged file) renamed to ``<name>.corrupt`` with a warning."""
     if not isinstance(resume, Resume):
         return Path(resume)
     latest = manager.latest()
@@ -173,8 +174,11 @@ def _checkpoint_to_load(resume: Resume | str | os.PathLike, manager: CheckpointM
         raise CheckpointError(f"every checkpoint in {manager.directory} is corrupt ({listed}): move them away to "
                               f"start a new run there, or resume from a copy")
     for path, why in skipped:
-        print(f"warning: skipping the corrupt checkpoint {path} ({why}); resuming from the newest intact one, "
-              f"{intact.name}", file=sys.stderr, flush=True)
+        # Renamed, not deleted (it is evidence) nor left: counted by keep_last it would outlive the good ones.
+        kept = path.with_name(path.name + CORRUPT_SUFFIX)
+        path.replace(kept)
+        print(f"warning: skipping the corrupt checkpoint {path} ({why}; renamed to {kept.name}); resuming from "
+              f"the newest intact one, {intact.name}", file=sys.stderr, flush=True)
     return intact
 
 

@@ -37,10 +37,11 @@ _PROCESS_START = time.time()
 class DiskFullError(UserError, OSError):
     """The disk filled up while a file was written; the file is as it was before (errno ENOSPC)."""
 
-    def __init__(self, path: str | os.PathLike, existed: bool):
-        previous = ("its previous version is intact" if existed else "no partial file was left")
-        message = (f"the disk is full: writing {os.fspath(path)} failed and {previous} (the temporary file was "
+    def __init__(self, path: str | os.PathLike, existed: bool, intact: str | None = None):
+        intact = intact or ("its previous version is intact" if existed else "no partial file was left")
+        message = (f"the disk is full: writing {os.fspath(path)} failed and {intact} (the temporary file was "
                    f"removed); free some space (or choose another --outdir) and run again")
+        self.path, self.existed = Path(path), existed
         super().__init__(errno.ENOSPC, message, os.fspath(path))
 
     def __str__(self) -> str:
