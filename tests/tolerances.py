@@ -16,6 +16,13 @@ its fp32 result once. Two fp32 results that agree to float32's tolerance round t
 neighbouring half values: at most one ulp apart, 2^-10 = 9.8e-4 relative for fp16's 11-bit
 significand and 2^-7 = 7.8e-3 for bf16's 8-bit one (measured: 9.1e-4 and 7.8e-3), hence rtol 1e-3
 and 8e-3. Near zero the rounding keeps the fp32 results' absolute difference: atol is float32's.
+
+Below the table, the named tolerances of comparisons against the official fixtures (network outputs,
+diffusion terms, float64 schedules, ulp bounds where transcendental functions round differently
+across CPUs), each with its reason and measured figure, and their helpers assert_close_ulps and
+assert_close_of_max. Bit-exact comparisons (rtol=0, atol=0, torch.equal) stay where the values are
+copies, indices or pure +, -, *, / on the same inputs (DDGAN's time schedule, FIR kernels of integer
+taps, the timesteps a model receives), or the same computation twice in one process.
 """
 
 import torch
@@ -44,19 +51,21 @@ DIFFUSION = dict(rtol=1e-5, atol=1e-6)
 
 # float64 schedule arrays (IDDPM betas and the GaussianDiffusion / SpacedDiffusion arrays, DDGAN's
 # var_func_vp / var_func_geometric) against the fixtures. They go through libm's cos, exp, pow and
-# numpy's log, which are not correctly rounded and differ by an ulp across CPUs and libm builds
-# (np.log's AVX-512 loop gives log_one_minus_alphas_cumprod 1 ulp off the fixture here). Cosine
-# betas = 1 - alpha_bar(t2) / alpha_bar(t1) cancel: a 1-ulp cos (2.2e-16) becomes 2.2e-16 / beta
-# relative, and the first beta of the T=4000 cosine schedule is ~5e-6. Measured by moving every cos
-# and np.log result of the fixtures' schedules a random ulp (10 trials): 4.7e-11 elementwise (respaced
-# cosine T=4000; 1.1e-11 at T=1000; linear 4e-16). DDGAN's var_func_vp = 1 - exp(...) is 1.1e-4 at
-# t = eps_small: 1 ulp of exp is 1e-12 relative there. rtol 2e-10 is a 4x margin over 4.7e-11.
+# numpy's log, which are not correctly rounded and may differ by an ulp across CPUs (numpy and torch
+# pick SIMD loops by CPU) and libm builds: log_one_minus_alphas_cumprod is 1 ulp off the fixture on
+# this dev machine. Cosine betas = 1 - alpha_bar(t2) / alpha_bar(t1) cancel: a 1-ulp alpha_bar
+# (2 ulps of cos, squared: 4.4e-16) becomes 4.4e-16 / beta relative, and the first beta of the
+# T=4000 cosine schedule is 9.9e-6 (4.4e-11). Measured by moving every cos and np.log result of the
+# fixtures' schedules a random ulp (10 trials): 4.7e-11 elementwise (respaced cosine T=4000; 1.1e-11
+# at T=1000; linear 4e-16). DDGAN's var_func_vp = 1 - exp(...) is 1.1e-4 at t = eps_small: 1 ulp of
+# exp is 1e-12 relative there. rtol 2e-10 is a 4x margin over 4.7e-11; a 1e-4 error fails.
 FLOAT64_SCHEDULE = dict(rtol=2e-10, atol=0.0)
 
 # float32 tables that are one rounding from float64 followed by one sqrt or pow (DDGAN's betas, sigmas
-# = betas**0.5, a_s = sqrt(1 - betas)). The fixture's sigmas and a_s are 1 ulp from ddx's and from the
-# correctly rounded sqrt of the same float32 betas on 3 of 5 entries (vp and geometric_valid): the
-# writer's pow / sqrt path rounded differently. Two results each within 1 ulp of the true value are at
+# = betas**0.5, a_s = sqrt(1 - betas)). The fixture's betas are ddx's bit for bit, yet its sigmas and
+# a_s are 1 ulp from ddx's, which are the correctly rounded roots, on 1 to 3 of 5 entries each (vp,
+# geometric_valid): the writer's pow / sqrt path did not round correctly, so even a root of the same
+# float32 input is not bit-reproducible against a fixture from another machine. Two results each within 1 ulp of the true value are at
 # most 1 ulp apart; the float32 betas themselves may round 1 ulp apart when the float64 values (see
 # FLOAT64_SCHEDULE) straddle a rounding boundary, and sqrt carries half of that: 2 ulps. A 1e-4
 # relative error is ~840 ulps.
@@ -75,9 +84,11 @@ RANDN_ULPS = 4
 # 1.2e-7 / (2 sqrt(1e-3)) = 1.9e-6, times |eps| up to ~3: the error scales with the largest values of
 # the step, not with each element (an element near zero gets the same absolute error). Measured
 # against iddpm_terms.pt: max abs 1.19e-5 = 3.7e-6 of max |reference| 3.23, elementwise up to 5.0e-4
-# relative (34 of 768 elements outside DIFFUSION, all at that step); the official code run here with the
-# stored noise gives ddx's values, nearer the float64 answer than the stored ones. 1e-5 of
-# max |reference| (3.2e-5 absolute) is a 2.7x margin; a 1e-4 relative error in a coefficient still fails.
+# relative (34 of 768 elements outside DIFFUSION, all at that step). Against the step in float64,
+# ddx is 5.5e-6 off and the stored values 6.3e-6, in opposite directions. 1e-5 of max |reference|
+# (3.2e-5 absolute) is a 2.7x margin; the step's largest value 1e-4 off still fails. (A 1e-4 error of
+# alpha_bar at t = T-1 moves this sample by ~5e-6 only, inside the rounding: FLOAT64_SCHEDULE on the
+# arrays the tables are rounded from catches it.)
 DDIM_LAST_STEP_OF_MAX = 1e-5
 
 
