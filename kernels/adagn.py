@@ -22,6 +22,16 @@ The choice and its heuristic are in kernels/_adagn_plan.py; the backward follows
 Statistics and every accumulation are fp32 whatever the dtypes; the variance is biased and eps
 sits inside the rsqrt, as in torch.nn.functional.group_norm.
 
+Statistics are of x / 2^k, 2^k the power of two <= max |x| of the group (k clamped to [0, 126]), so
+that sums of squares cannot overflow however large x is (fp32 squares overflow from |x| ~ 1.8e19;
+torch's own fp32 group norm then returns rstd 0 and a finite, wrong output). Dividing by a power of
+two is exact, so for max |x| < 2 (k = 0) the arithmetic is unchanged, and above it only the
+exponents differ: the result is the same up to underflow of values 2^126 below the group's largest.
+eps scales with the statistics (eps / 4^k), floored at the smallest normal fp32. kernels/reference.py
+(_scaled_group_norm) computes huge groups the same way. The LOOPED/SPLIT stats kernel keeps a running
+k per chunk (rescaling its running mean and M2 when a tile raises it, as online softmax rescales by a
+running max), and the apply kernel brings the chunks to the group's largest k before merging.
+
 The loops over a group are `while` loops, not `range` with runtime bounds: Triton 3.6's interpreter
 turns a range bound into a Python int with int() of a 1-element array, which NumPy 2.4 rejects
 (3.7+ squeezes it first). Compiled, the two spell the same loop: the sm_90 PTX of every looping
@@ -42,6 +52,22 @@ from kernels._library import launcher_op
 
 PARAM_DTYPES = FLOAT_DTYPES + (torch.float64,)
 X_DTYPES = PARAM_DTYPES  # float64 x goes to the reference (see adagn)
+
+
+_TINY = tl.constexpr(1.1754943508222875e-38)  # the smallest normal fp32: the floor of the scaled eps
+
+
+@triton.jit
+def _pow2(k):
+    """2^k as fp32, for an int32 k in [-126, 127], built from its exponent bits (exact, unlike exp2)."""
+    return ((k + 127) << 23).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _scale_exponent(amax):
+    """k in [0, 126] with 2^k <= amax (k = 0 below 2): the statistics are of x * 2^-k (see the module docstring)."""
+    exponent = ((amax.to(tl.int32, bitcast=True) >> 23) & 0xFF) - 127
+    return tl.minimum(tl.maximum(exponent, 0), 126)
 
 
 @triton.jit
@@ -137,8 +163,9 @@ def _adagn_fwd_kernel(
 ):
     """FUSED path, grid (N * G,): the whole group is one [BLOCK_C, BLOCK_HW] tile; x read once.
 
-    Statistics are of x - shift, shift being the group's first value: the sums then stay of the
-    order of the spread, not of the offset, so the fp32 mean is accurate when |mean| >> std.
+    Statistics are of (x - shift) * 2^-k, shift being the group's first value: the sums then stay of
+    the order of the spread, not of the offset, so the fp32 mean is accurate when |mean| >> std; the
+    power of two 2^-k keeps their squares finite (module docstring).
     """
     pid_group = tl.program_id(0).to(tl.int64)
     gamma_group_ptr, beta_group_ptr = _group_params(
@@ -146,15 +173,18 @@ def _adagn_fwd_kernel(
     )
     group_start = pid_group * Cg * HW
     offs, tile_in_bounds = _group_tile(group_start, 0, 0, Cg, HW, HW, BLOCK_C, BLOCK_HW)
-    shift = tl.load(x_ptr + group_start).to(tl.float32)
     x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
-    x = tl.where(tile_in_bounds, x - shift, 0.0)
+    k = _scale_exponent(tl.max(tl.abs(x)))
+    inv_scale = _pow2(-k)
+    # x * 2^-k - shift * 2^-k, not (x - shift) * 2^-k: x - shift can overflow where both are near fp32's max
+    shift = tl.load(x_ptr + group_start).to(tl.float32) * inv_scale
+    x = tl.where(tile_in_bounds, x * inv_scale - shift, 0.0)
     count = Cg * HW * 1.0  # a float whether or not Triton specialised Cg or HW to 1
     mean = tl.sum(x) / count
     diff = tl.where(tile_in_bounds, x - mean, 0.0)
-    rstd = tl.rsqrt(tl.sum(diff * diff) / count + eps)
-    tl.store(mean_ptr + pid_group, shift + mean)
-    tl.store(rstd_ptr + pid_group, rstd)
+    rstd = tl.rsqrt(tl.sum(diff * diff) / count + tl.maximum(eps * inv_scale * inv_scale, _TINY))
+    tl.store(mean_ptr + pid_group, (shift + mean) * _pow2(k))
+    tl.store(rstd_ptr + pid_group, rstd * inv_scale)
 
     gamma, beta = _group_affine(gamma_group_ptr, beta_group_ptr, 0, Cg, HAS_GAMMA, HAS_BETA, BLOCK_C)
     y = _affine_activation(diff * rstd, gamma, beta, SILU)
@@ -163,7 +193,7 @@ def _adagn_fwd_kernel(
 
 @triton.jit
 def _adagn_stats_kernel(
-    x_ptr, part_mean_ptr, part_m2_ptr,
+    x_ptr, part_mean_ptr, part_m2_ptr, part_k_ptr,
     Cg, HW, HW_PER_CHUNK, S,
     BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr,
 ):
@@ -172,7 +202,9 @@ def _adagn_stats_kernel(
     The chunk is the group's Cg channels x positions [chunk * HW_PER_CHUNK, +HW_PER_CHUNK); each
     tile's own mean and M2 are merged into the running ones with Chan's formula, which keeps
     full fp32 accuracy where a running sum of squares would cancel. As in the FUSED kernel, the
-    statistics are of x - shift (the group's first value); the apply kernel adds shift back.
+    statistics are of (x - shift) * 2^-k (shift the group's first value); k is the chunk's running
+    exponent, raised by a tile with larger values (the running mean and M2 are then rescaled, exactly,
+    by a power of two), and stored with the partials. The apply kernel adds shift back.
     """
     pid_group = tl.program_id(0).to(tl.int64)
     chunk = tl.program_id(1).to(tl.int64)
@@ -182,13 +214,20 @@ def _adagn_stats_kernel(
     count = tl.zeros((), tl.float32)
     mean = tl.zeros((), tl.float32)
     m2 = tl.zeros((), tl.float32)
+    k = tl.zeros((), tl.int32)
     c0 = 0
     while c0 < Cg:
         hw0 = hw_start
         while hw0 < hw_stop:
             offs, tile_in_bounds = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
             x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
-            x = tl.where(tile_in_bounds, x - shift, 0.0)
+            tile_k = tl.maximum(_scale_exponent(tl.max(tl.abs(x))), k)
+            rescale = _pow2(k - tile_k)  # 1 unless this tile raised the exponent
+            mean = mean * rescale
+            m2 = m2 * rescale * rescale
+            k = tile_k
+            inv_scale = _pow2(-k)
+            x = tl.where(tile_in_bounds, x * inv_scale - shift * inv_scale, 0.0)
             tile_count = tl.sum(tile_in_bounds.to(tl.float32))
             tile_mean = tl.sum(x) / tile_count
             tile_diff = tl.where(tile_in_bounds, x - tile_mean, 0.0)
@@ -202,11 +241,12 @@ def _adagn_stats_kernel(
         c0 += BLOCK_C
     tl.store(part_mean_ptr + pid_group * S + chunk, mean)
     tl.store(part_m2_ptr + pid_group * S + chunk, m2)
+    tl.store(part_k_ptr + pid_group * S + chunk, k)
 
 
 @triton.jit
 def _adagn_fwd_apply_kernel(
-    x_ptr, y_ptr, gamma_ptr, beta_ptr, part_mean_ptr, part_m2_ptr, mean_ptr, rstd_ptr,
+    x_ptr, y_ptr, gamma_ptr, beta_ptr, part_mean_ptr, part_m2_ptr, part_k_ptr, mean_ptr, rstd_ptr,
     G, Cg, HW, HW_PER_CHUNK, S, gamma_stride_n, beta_stride_n, eps,
     HAS_GAMMA: tl.constexpr, HAS_BETA: tl.constexpr, SILU: tl.constexpr,
     BLOCK_C: tl.constexpr, BLOCK_HW: tl.constexpr, BLOCK_S: tl.constexpr,
@@ -226,15 +266,22 @@ def _adagn_fwd_apply_kernel(
     chunk_count = tl.where(chunk_valid, Cg * chunk_len, 0).to(tl.float32)
     chunk_mean = tl.load(part_mean_ptr + pid_group * S + chunk_ids, mask=chunk_valid, other=0.0)
     chunk_m2 = tl.load(part_m2_ptr + pid_group * S + chunk_ids, mask=chunk_valid, other=0.0)
+    # Bring every chunk to the group's largest exponent k: a factor 2^(k_chunk - k) in [2^-126, 1].
+    chunk_k = tl.load(part_k_ptr + pid_group * S + chunk_ids, mask=chunk_valid, other=0)
+    k = tl.max(chunk_k)
+    rescale = _pow2(chunk_k - k)
+    chunk_mean = chunk_mean * rescale
+    chunk_m2 = chunk_m2 * rescale * rescale
+    inv_scale = _pow2(-k)
     count = Cg * HW * 1.0  # a float whether or not Triton specialised Cg or HW to 1
     mean = tl.sum(chunk_count * chunk_mean) / count
     chunk_delta = chunk_mean - mean
     m2 = tl.sum(chunk_m2 + chunk_count * chunk_delta * chunk_delta)
-    rstd = tl.rsqrt(m2 / count + eps)
-    shift = tl.load(x_ptr + group_start).to(tl.float32)
+    rstd = tl.rsqrt(m2 / count + tl.maximum(eps * inv_scale * inv_scale, _TINY))
+    shift = tl.load(x_ptr + group_start).to(tl.float32) * inv_scale
     if chunk == 0:
-        tl.store(mean_ptr + pid_group, shift + mean)
-        tl.store(rstd_ptr + pid_group, rstd)
+        tl.store(mean_ptr + pid_group, (shift + mean) * _pow2(k))
+        tl.store(rstd_ptr + pid_group, rstd * inv_scale)
 
     hw_start, hw_stop = _chunk_bounds(chunk, HW_PER_CHUNK, HW)
     c0 = 0
@@ -244,7 +291,7 @@ def _adagn_fwd_apply_kernel(
         while hw0 < hw_stop:
             offs, tile_in_bounds = _group_tile(group_start, c0, hw0, Cg, HW, hw_stop, BLOCK_C, BLOCK_HW)
             x = tl.load(x_ptr + offs, mask=tile_in_bounds, other=0.0).to(tl.float32)
-            y = _affine_activation(((x - shift) - mean) * rstd, gamma, beta, SILU)
+            y = _affine_activation(((x * inv_scale - shift) - mean) * rstd, gamma, beta, SILU)
             tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=tile_in_bounds)
             hw0 += BLOCK_HW
         c0 += BLOCK_C
@@ -436,12 +483,13 @@ def adagn_fwd(x, gamma, beta, num_groups, eps, silu):
     grid = (n * num_groups, plan.splits)
     part_mean = torch.empty(n * num_groups * plan.splits, device=x.device, dtype=torch.float32)
     part_m2 = torch.empty_like(part_mean)
+    part_k = torch.empty(part_mean.shape, device=x.device, dtype=torch.int32)
     _adagn_stats_kernel[grid](
-        x, part_mean, part_m2, cg, hw, plan.hw_per_chunk, plan.splits,
+        x, part_mean, part_m2, part_k, cg, hw, plan.hw_per_chunk, plan.splits,
         BLOCK_C=plan.block_c, BLOCK_HW=plan.block_hw, num_warps=plan.num_warps,
     )
     _adagn_fwd_apply_kernel[grid](
-        x, y, gamma_ptr, beta_ptr, part_mean, part_m2, mean, rstd,
+        x, y, gamma_ptr, beta_ptr, part_mean, part_m2, part_k, mean, rstd,
         num_groups, cg, hw, plan.hw_per_chunk, plan.splits, *affine, eps,
         BLOCK_S=triton.next_power_of_2(plan.splits), num_warps=plan.num_warps, **flags,
     )

@@ -36,9 +36,19 @@ def adagn(x, gamma, beta, num_groups, eps=1e-6, silu=False):
     x: (N, C, *spatial); gamma, beta: (N, C), (C,) or None. Returns x's dtype and shape.
     A group of one element normalises to 0. F.group_norm refuses a batch whose groups all hold one
     element ("more than 1 value per channel", a training-mode check of batch statistics that does not
-    apply here), so this calls the op behind it, torch.group_norm, the same arithmetic without the check.
+    apply here), so this calls the op behind it, native_group_norm, the same arithmetic without the check.
+    torch's fp32 statistics overflow for huge groups (|x| >~ 1e18 at 512 elements a group: the CPU
+    kernel then returns rstd 0 and a finite wrong output, or NaN); on the CPU such groups are
+    recomputed by _scaled_group_norm, the kernels' overflow-free arithmetic. Elsewhere the reference
+    stays torch's op alone, as the benchmarks' sync-free, compilable eager baseline.
     """
-    y = torch.group_norm(x.to(_compute_dtype(x)), num_groups, None, None, eps, torch.backends.cudnn.enabled)
+    xc = x.to(_compute_dtype(x))
+    n, c = x.shape[:2]
+    y, _, rstd = torch.native_group_norm(xc, None, None, n, c, math.prod(x.shape[2:]), num_groups, eps)
+    overflowed = ~(rstd > 0)  # a finite variance gives rstd >= 1 / sqrt(fp32 max) > 0; overflow gives 0 or NaN
+    if x.device.type == "cpu" and not torch.compiler.is_compiling() and bool(overflowed.any()):
+        rescued = _scaled_group_norm(xc, num_groups, eps)
+        y = torch.where(overflowed.repeat_interleave(c // num_groups, 1).reshape(n, c, *([1] * (x.dim() - 2))), rescued, y)
     if gamma is not None:
         y = y * _affine(gamma, x)
     if beta is not None:
@@ -46,6 +56,25 @@ def adagn(x, gamma, beta, num_groups, eps=1e-6, silu=False):
     if silu:
         y = F.silu(y)
     return y.to(x.dtype)
+
+
+def _scaled_group_norm(x, num_groups, eps):
+    """GroupNorm of x (N, C, *spatial) whose statistics cannot overflow: each group divided by a power of two.
+
+    The power 2^k <= max |x| of the group (k clamped to [0, 126], so 2^-k stays a normal float) makes
+    the scaling exact; the statistics of x / 2^k are those of x scaled, and eps scales with them
+    (floored at the smallest normal float, far below any variance an fp32 group can have unless it is
+    constant, where the output is 0 either way). kernels/adagn.py computes the same way.
+    """
+    n = x.shape[0]
+    groups = x.reshape(n, num_groups, -1)
+    amax = groups.detach().abs().amax(-1, keepdim=True)
+    k = (torch.frexp(amax).exponent - 1).clamp(0, 126)
+    inv_scale = torch.ldexp(torch.ones_like(amax), -k)
+    scaled = groups * inv_scale
+    var, mean = torch.var_mean(scaled, -1, correction=0, keepdim=True)
+    eps_scaled = (eps * inv_scale * inv_scale).clamp_min(torch.finfo(x.dtype).tiny)
+    return ((scaled - mean) * torch.rsqrt(var + eps_scaled)).reshape(x.shape)
 
 
 def upfirdn2d_native(x, kernel, up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0, pad_y1):
