@@ -128,7 +128,8 @@ def ncsnpp_flags_of(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     if not linears:
         return {}
     first = state[f"z_transform.{linears[0]}.weight"]
-    return {"nz": int(first.shape[1]), "z_emb_dim": int(first.shape[0]), "n_mlp": len(linears)}
+    # The mapping network is the latent's embedding layer followed by n_mlp layers (official NCSN++).
+    return {"nz": int(first.shape[1]), "z_emb_dim": int(first.shape[0]), "n_mlp": len(linears) - 1}
 
 
 def _shape(tensor: torch.Tensor) -> str:
