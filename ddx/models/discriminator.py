@@ -17,6 +17,7 @@ from ddx.models.ncsnpp_init import conv2d
 from ddx.nn.ddgan_embedding import get_timestep_embedding
 from ddx.nn.init import dense
 from ddx.nn.resample import FIRDownsample2d
+from ddx.utils.errors import UsageError
 
 __all__ = ["DownConvBlock", "Discriminator_large", "Discriminator_small", "TimestepEmbedding", "minibatch_stddev"]
 
@@ -85,14 +86,14 @@ class DownConvBlock(nn.Module):
 
 
 def _check_widths(nc, ngf, t_emb_dim):
-    """ValueError for widths that build a degenerate network (zero width) or one no input can run."""
+    """UsageError (a ValueError) for widths that build a degenerate network (zero width) or one no input can run."""
     for name, value, low in (("nc", nc, 2), ("ngf", ngf, 1), ("t_emb_dim", t_emb_dim, 4)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}" + (
+            raise UsageError(f"{name} must be an int >= {low}, got {value!r}" + (
                 " (the sinusoidal time embedding needs at least 2 frequencies, sin and cos of each)"
                 if name == "t_emb_dim" else ""))
     if nc % 2:
-        raise ValueError(
+        raise UsageError(
             f"nc={nc} is odd, but D reads the pair (x_t, x_tp1) concatenated along channels: nc must be twice "
             f"the image channels (6 for RGB, 2 for grey)"
         )

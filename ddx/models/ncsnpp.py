@@ -26,6 +26,7 @@ from ddx.models.ncsnpp_layers import AttnBlockpp, Combine, Downsample, Upsample
 from ddx.nn.adaptive_norm import ncsnpp_group_norm, num_groups_for
 from ddx.nn.ddgan_embedding import GaussianFourierProjection, get_timestep_embedding
 from ddx.nn.init import dense
+from ddx.utils.errors import UsageError
 
 __all__ = ["NCSNpp", "NCSNppConfig", "PixelNorm", "strip_module_prefix"]
 
@@ -89,7 +90,7 @@ class NCSNpp(nn.Module):
         groups = num_groups_for(channels)
         if groups < 1 or channels % groups:
             c = self.config
-            raise ValueError(
+            raise UsageError(
                 f"num_channels_dae={c.num_channels_dae} with ch_mult={c.ch_mult} makes a layer of {channels} channels, "
                 f"which its GroupNorm's min({channels} // 4, 32) = {groups} groups do not divide; use a "
                 f"num_channels_dae that is a multiple of 32 (or of 4 while every width stays under 128)"

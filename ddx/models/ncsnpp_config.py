@@ -5,6 +5,8 @@ import enum
 import math
 import numbers
 
+from ddx.utils.errors import UsageError
+
 
 class ResblockType(str, enum.Enum):
     BIGGAN = "biggan"
@@ -53,7 +55,7 @@ _POSITIVE_INT_FIELDS = ("image_size", "num_channels", "num_channels_dae", "num_r
 def _as_int(name, value):
     """value as an int; a non-integral number would otherwise be truncated silently (16.5 -> 16)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value):
-        raise ValueError(f"{name} must hold ints, got {value!r}")
+        raise UsageError(f"{name} must hold ints, got {value!r}")
     return int(value)
 
 
@@ -98,7 +100,7 @@ class NCSNppConfig:
                 value = kind(value.lower() if isinstance(value, str) else value)
             except ValueError:
                 choices = [m.value for m in kind]
-                raise ValueError(f"{name} must be one of {choices}, got {value!r}") from None
+                raise UsageError(f"{name} must be one of {choices}, got {value!r}") from None
             object.__setattr__(self, name, value)
         for name in _TUPLE_FIELDS:
             value = getattr(self, name)
@@ -108,23 +110,23 @@ class NCSNppConfig:
         for name in _POSITIVE_INT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+                raise UsageError(f"{name} must be a positive int, got {value!r}")
         if isinstance(self.n_mlp, bool) or not isinstance(self.n_mlp, int) or self.n_mlp < 0:
-            raise ValueError(f"n_mlp must be a non-negative int, got {self.n_mlp!r}")
+            raise UsageError(f"n_mlp must be a non-negative int, got {self.n_mlp!r}")
         if not self.ch_mult or min(self.ch_mult) < 1:
-            raise ValueError(f"ch_mult must be a non-empty sequence of positive ints, got {self.ch_mult!r}")
+            raise UsageError(f"ch_mult must be a non-empty sequence of positive ints, got {self.ch_mult!r}")
         if self.image_size % 2 ** (len(self.ch_mult) - 1):
-            raise ValueError(
+            raise UsageError(
                 f"image_size {self.image_size} must be divisible by 2^(len(ch_mult) - 1) = {2 ** (len(self.ch_mult) - 1)}"
             )
         if self.num_channels_dae < 4:
-            raise ValueError(f"num_channels_dae must be at least 4 (GroupNorm groups = C // 4), got {self.num_channels_dae}")
+            raise UsageError(f"num_channels_dae must be at least 4 (GroupNorm groups = C // 4), got {self.num_channels_dae}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
         resolutions = self.resolutions()
         stray = [r for r in self.attn_resolutions if r not in resolutions]
         if stray:
-            raise ValueError(
+            raise UsageError(
                 f"attn_resolutions {stray} are not resolutions of this network, so no attention would be added "
                 f"there: with image_size {self.image_size} and {len(self.ch_mult)} levels (ch_mult) they are "
                 f"{list(resolutions)}; pick among them, or () for no attention"
@@ -133,7 +135,7 @@ class NCSNppConfig:
         for name in ("fourier_scale", "init_scale"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
+                raise UsageError(f"{name} must be a finite number, got {value!r}")
 
     def resolutions(self):
         """The feature-map sides of the levels, image_size / 2**i for i < len(ch_mult) (where attention can go)."""
@@ -144,9 +146,9 @@ class NCSNppConfig:
         # resampling inf/NaN. Checked whatever `fir`, as the default is used either way.
         values = self.fir_kernel
         if not values or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) for v in values):
-            raise ValueError(f"fir_kernel must be a non-empty sequence of finite numbers, got {values!r}")
+            raise UsageError(f"fir_kernel must be a non-empty sequence of finite numbers, got {values!r}")
         if sum(values) == 0:
-            raise ValueError(f"fir_kernel {values!r} sums to 0, so it cannot be normalised; e.g. (1, 3, 3, 1)")
+            raise UsageError(f"fir_kernel {values!r} sums to 0, so it cannot be normalised; e.g. (1, 3, 3, 1)")
 
     @classmethod
     def from_args(cls, args):

@@ -11,6 +11,8 @@ import dataclasses
 import torch
 from torch import nn
 
+from ddx.utils.errors import UsageError
+
 
 @dataclasses.dataclass(frozen=True)
 class ToyConfig:
@@ -26,7 +28,7 @@ class ToyConfig:
             value = getattr(self, name)
             # bool and float would pass `< 1` and build a network of the wrong width (or fail inside nn.Linear)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"ToyConfig.{name} must be an int >= 1, got {value!r}")
+                raise UsageError(f"ToyConfig.{name} must be an int >= 1, got {value!r}")
 
 
 def _mlp(in_dim, hidden, out_dim, num_layers, act):

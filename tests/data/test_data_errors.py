@@ -91,6 +91,7 @@ DDGAN = ["--ch_mult", 1, 2, 2, 2, "--num_channels_dae", 8, "--attn_resolutions",
 
 
 @pytest.mark.parametrize("case, fragments", [
+    ("missing", ["error: image folder", "missing", "does not exist"]),
     ("empty", ["error: image folder", "empty", "holds no images", ".png, .jpg, .jpeg"]),
     ("no_images", ["holds no images", ".png, .jpg, .jpeg"]),
     ("random_bytes", ["b.png", "neither a PNG nor a JPEG"]),

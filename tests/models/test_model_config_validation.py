@@ -81,3 +81,26 @@ def test_default_discriminators_read_rgb_pairs():
 def test_toy_config_refuses_non_int_or_zero_widths(fields):
     with pytest.raises(ValueError, match=f"ToyConfig.{next(iter(fields))} must be an int >= 1"):
         ToyConfig(**fields)
+
+
+def test_model_config_errors_are_usage_errors():
+    from ddx.utils.errors import UsageError
+
+    with pytest.raises(UsageError):
+        NCSNppConfig(attn_resolutions=(7,))
+    with pytest.raises(UsageError):
+        Discriminator_small(ngf=0)
+
+
+CLI = ["--dataset", "digits", "--image_size", 16, "--ch_mult", 1, 2, "--attn_resolutions", 8, "--nz", 4,
+       "--z_emb_dim", 8, "--num_res_blocks", 1, "--num_epoch", 1, "--max_steps", 1]
+
+
+@pytest.mark.parametrize("flags, fragments", [
+    pytest.param(["--num_channels_dae", 13], ["num_channels_dae=13", "groups do not divide", "multiple of 32"], id="nf"),
+    pytest.param(["--num_channels_dae", 8, "--t_emb_dim", 2], ["t_emb_dim must be an int >= 4"], id="t-emb-dim"),
+])
+def test_train_ddgan_prints_model_config_errors_without_a_traceback(capsys, tmp_path, flags, fragments):
+    from tests.cli_errors import expect_user_error
+
+    expect_user_error(capsys, "train", ["ddgan", *CLI, *flags, "--outdir", tmp_path / "run"], 2, *fragments)
