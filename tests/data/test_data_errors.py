@@ -131,3 +131,17 @@ def test_cifar10_without_batches_names_the_files_and_where_to_get_them(capsys, t
 def test_batch_larger_than_the_digits_training_set(capsys, tmp_path, kind, argv):
     expect_user_error(capsys, "train", [kind, *argv, "--outdir", tmp_path / "run"], 1,
                       "dataset of 1437 samples", "batch of 2000", "lower --batch_size to at most 1437")
+
+
+def test_a_damaged_lmdb_entry_names_its_key_and_environment(tmp_path):
+    lmdb = pytest.importorskip("lmdb")
+    whole = _png(tmp_path / "whole.png", size=16).read_bytes()
+    env = lmdb.open(str(tmp_path / "train.lmdb"), map_size=1 << 24)
+    with env.begin(write=True) as txn:
+        txn.put(b"0", whole)
+        txn.put(b"1", whole[: len(whole) // 2])  # a truncated PNG, and not raw square RGB bytes either
+    env.close()
+    dataset = make_dataset("lmdb", root=tmp_path, image_size=8)
+    assert dataset[0][0].shape == (3, 8, 8)
+    with pytest.raises(DataError, match=r"entry b'1' of .*train\.lmdb.* cannot be decoded"):
+        dataset[1]
