@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import enum
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -34,14 +32,13 @@ from ddx.train.distributed import (
     send_object,
 )
 from ddx.train.guard import NonFiniteLossError, check_finite
+from ddx.train.resume import Resume, check_same_run_shape, checkpoint_to_load, load_trainer_state, misfit
 from ddx.train.rng import capture_rng_state, restore_rng_state
 from ddx.train.rundir import RunDir
 from ddx.utils.checks import check_positive_int
-from ddx.utils.errors import UsageError
 from ddx.utils.progress import Progress
 
 CHECKPOINT_FORMAT = "ddx.train/1"
-CORRUPT_SUFFIX = ".corrupt"
 _T = TypeVar("_T")
 
 
@@ -90,12 +87,6 @@ class BatchSource(Protocol):
     def __len__(self) -> int: ...
 
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Any]: ...
-
-
-class Resume(enum.Enum):
-    NEVER = "never"  # start fresh; an error if the run directory already holds checkpoints
-    AUTO = "auto"  # continue from the latest checkpoint if there is one, else start fresh
-    REQUIRE = "require"  # continue from the latest checkpoint; an error if there is none
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,34 +145,6 @@ def _main_decides(fn: Callable[[], _T], ctx: DistContext) -> _T:
     return result
 
 
-def _checkpoint_to_load(resume: Resume | str | os.PathLike, manager: CheckpointManager) -> Path | None:
-    """The checkpoint to continue from (rank 0 decides): the newest intact one, a corrupt newer one (a full
-    disk while it was copied in, a damaged file) renamed to ``<name>.corrupt`` with a warning."""
-    if not isinstance(resume, Resume):
-        return Path(resume)
-    latest = manager.latest()
-    if resume is Resume.NEVER and latest is not None:
-        raise UsageError(f"the run directory {manager.directory.parent} already holds checkpoints (latest "
-                         f"{latest}): resume it to continue, or choose another --outdir for a new run")
-    if resume is Resume.REQUIRE and latest is None:
-        raise CheckpointError(f"resume required but there is no checkpoint in {manager.directory} (searched for "
-                              f"ckpt_<step>.pt): to start a new run, do not resume")
-    if resume is Resume.NEVER or latest is None:
-        return None
-    intact, skipped = manager.newest_intact()
-    if intact is None:
-        listed = "; ".join(f"{p.name}: {why}" for p, why in skipped)
-        raise CheckpointError(f"every checkpoint in {manager.directory} is corrupt ({listed}): move them away to "
-                              f"start a new run there, or resume from a copy")
-    for path, why in skipped:
-        # Renamed, not deleted (it is evidence) nor left: counted by keep_last it would outlive the good ones.
-        kept = path.with_name(path.name + CORRUPT_SUFFIX)
-        path.replace(kept)
-        print(f"warning: skipping the corrupt checkpoint {path} ({why}; renamed to {kept.name}); resuming from "
-              f"the newest intact one, {intact.name}", file=sys.stderr, flush=True)
-    return intact
-
-
 def _fingerprint(path: Path) -> tuple[int, int, str]:
     fingerprint = checkpoint_fingerprint(path)
     if fingerprint is None:
@@ -228,32 +191,18 @@ def _load_on_every_rank(path: Path, ctx: DistContext) -> Any:
     return payload
 
 
-def _check_same_run_shape(path: Path, payload: Mapping[str, Any], batch_size: int | None,
-                          batches_per_epoch: int, ctx: DistContext) -> None:
-    """Exact resume needs the world size, the per-rank batch and the data of the run that saved ``path``."""
-    if payload["world_size"] != ctx.world_size:
-        raise UsageError(f"{path} was written by {payload['world_size']} rank(s) but this run has "
-                         f"{ctx.world_size}; exact resume needs the same world size: launch "
-                         f"{payload['world_size']} rank(s) (torchrun --nproc_per_node), or start a new --outdir")
-    saved_batch = payload.get("batch_size")
-    if saved_batch is not None and batch_size is not None and saved_batch != batch_size:
-        raise UsageError(f"{path} was written with --batch_size {saved_batch} (per rank) but this run has "
-                         f"--batch_size {batch_size}; exact resume needs the same: resume with --batch_size "
-                         f"{saved_batch}, or start a new --outdir")
-    saved_batches = payload["loop"]["batches_per_epoch"]
-    if saved_batches != batches_per_epoch:
-        raise UsageError(f"{path} was written with {saved_batches} batches per epoch but the data now gives "
-                         f"{batches_per_epoch}; dataset or batch size changed: resume with the data and "
-                         f"--batch_size of that run, or start a new --outdir")
-
-
 def _restore(trainer: Trainer, path: Path, batches: BatchSource, ctx: DistContext) -> LoopState:
     payload = _load_on_every_rank(path, ctx)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint written by ddx.train.run")
-    _check_same_run_shape(path, payload, _batch_size(batches), len(batches), ctx)
+    ours = trainer.state_dict()
+    # Most of the trainer's entries absent: another model's checkpoint (one new entry is left to load_state_dict).
+    if not isinstance(payload.get("trainer"), Mapping) or len(set(ours) - set(payload["trainer"])) > len(ours) // 2:
+        raise CheckpointError(misfit(path, ours, payload.get("trainer") or {}))
+    del ours
+    check_same_run_shape(path, payload, _batch_size(batches), len(batches), ctx)
     state = LoopState(**payload["loop"])
-    trainer.load_state_dict(payload["trainer"])
+    load_trainer_state(trainer, payload["trainer"], path)
     restore_rng_state(payload["rng"][ctx.rank])
     return state
 
@@ -354,7 +303,7 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
     if batches_per_epoch < 1:
         raise ValueError("the batch source yields no batch per epoch")
     manager = CheckpointManager(run_dir.checkpoints_dir, config.keep_last, create=ctx.is_main)
-    path = _main_decides(lambda: _checkpoint_to_load(resume, manager), ctx)
+    path = _main_decides(lambda: checkpoint_to_load(resume, manager), ctx)
     if path is None:
         state = LoopState(batches_per_epoch=batches_per_epoch)
     else:

@@ -237,3 +237,15 @@ def test_cpu_out_of_memory_names_the_size(monkeypatch, capsys):
     monkeypatch.setattr(entry.importlib, "import_module", lambda name: Failing)
     expect_user_error(capsys, "train", ["ddgan"], 1, "out of memory: tried to allocate 16384.0 GiB",
                       "Use a smaller --batch_size")
+
+
+def test_resume_with_other_model_flags_or_another_models_run(ddgan_run, iddpm_run, tmp_path, capsys):
+    iddpm = shutil.copytree(iddpm_run, tmp_path / "iddpm")
+    expect_user_error(capsys, "train", ["iddpm", *IDDPM_TRAIN, "--num_channels", "64", "--max_steps", "3",
+                                        "--outdir", iddpm], 1, "does not fit the model this run builds",
+                      "model.time_embed.0.weight (file 128x32, this run 256x64)", "resume with the model flags")
+    ddgan = shutil.copytree(ddgan_run, tmp_path / "ddgan")
+    expect_user_error(capsys, "train", ["ddgan", *DDGAN_TRAIN, "--toy_hidden", "32", "--max_steps", "3",
+                                        "--outdir", ddgan, "--resume"], 1, "netG.net.0.weight (file 16x8, this run 32x8)")
+    expect_user_error(capsys, "train", ["ddgan", *TOY, "--batch_size", "4", "--max_steps", "3", "--outdir", iddpm,
+                                        "--resume"], 1, "holds the state of another kind of trainer", "netG")
