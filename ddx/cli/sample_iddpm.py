@@ -103,10 +103,23 @@ def _flag_defaults(argv: list[str], nll: bool, parser: argparse.ArgumentParser):
     return defaults, loaded
 
 
+def _intact_checkpoint(model_path: str) -> str:
+    """A run directory's newest intact checkpoint where a corrupt newer one is skipped (with a warning), else model_path."""
+    path = Path(model_path)
+    if not (path / "checkpoints").is_dir():
+        return model_path
+    intact, skipped = CheckpointManager(path / "checkpoints", keep_last=1, create=False).newest_intact()
+    if intact is None or not skipped:
+        return model_path
+    for bad, why in skipped:
+        print(f"warning: skipping the corrupt checkpoint {bad} ({why}); using {intact.name}", file=sys.stderr)
+    return str(intact)
+
+
 def _load_weights(model_path: str, weights: Weights, rate: float | None):
     """load_iddpm_weights, where a file of another family (a DDGAN checkpoint) is named as such."""
     try:
-        loaded = load_iddpm_weights(model_path, weights, rate)
+        loaded = load_iddpm_weights(_intact_checkpoint(model_path), weights, rate)
     except CheckpointError as err:
         wrong = _wrong_family(Path(model_path))
         if wrong is None:

@@ -249,3 +249,14 @@ def test_resume_with_other_model_flags_or_another_models_run(ddgan_run, iddpm_ru
                                         "--outdir", ddgan, "--resume"], 1, "netG.net.0.weight (file 16x8, this run 32x8)")
     expect_user_error(capsys, "train", ["ddgan", *TOY, "--batch_size", "4", "--max_steps", "3", "--outdir", iddpm,
                                         "--resume"], 1, "holds the state of another kind of trainer", "netG")
+
+
+def test_sampling_a_run_skips_its_corrupt_newest_checkpoint(ddgan_run, iddpm_run, tmp_path, capsys):
+    for model, run in (("ddgan", ddgan_run), ("iddpm", iddpm_run)):
+        copy = shutil.copytree(run, tmp_path / model)
+        (copy / "checkpoints" / "ckpt_000000007.pt").write_bytes(b"PK\x03\x04 cut short")
+        argv = (["ddgan", "--run_dir", copy, "--num_samples", "4", "--no-fused"] if model == "ddgan" else
+                ["iddpm", "--model_path", copy, "--num_samples", "1", "--batch_size", "1", "--no-fused"])
+        assert run_cli("sample", argv) == 0
+        err = capsys.readouterr().err
+        assert "skipping the corrupt checkpoint" in err and "ckpt_000000007.pt" in err and "ckpt_000000002.pt" in err
