@@ -260,3 +260,12 @@ def test_sampling_a_run_skips_its_corrupt_newest_checkpoint(ddgan_run, iddpm_run
         assert run_cli("sample", argv) == 0
         err = capsys.readouterr().err
         assert "skipping the corrupt checkpoint" in err and "ckpt_000000007.pt" in err and "ckpt_000000002.pt" in err
+
+
+def test_sample_outdir_that_is_a_file(ddgan_run, iddpm_run, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    for outdir in (tmp_path / "file", tmp_path / "file" / "sub"):
+        expect_user_error(capsys, "sample", ["ddgan", "--run_dir", ddgan_run, "--num_samples", "4", "--no-fused",
+                                             "--outdir", outdir], 1, str(outdir), "a file stands where a folder is needed")
+        expect_user_error(capsys, "sample", ["iddpm", "--model_path", iddpm_run, "--num_samples", "1", "--no-fused",
+                                             "--outdir", outdir], 1, str(outdir), "a file stands where a folder is needed")
