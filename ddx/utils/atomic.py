@@ -41,11 +41,14 @@ class DiskFullError(UserError, OSError):
         intact = intact or ("its previous version is intact" if existed else "no partial file was left")
         message = (f"the disk is full: writing {os.fspath(path)} failed and {intact} (the temporary file was "
                    f"removed); free some space (or choose another --outdir) and run again")
-        self.path, self.existed = Path(path), existed
+        self.path, self.existed, self.intact = Path(path), existed, intact
         super().__init__(errno.ENOSPC, message, os.fspath(path))
 
     def __str__(self) -> str:
         return self.strerror
+
+    def __reduce__(self):  # OSError's own would call __init__ with (errno, strerror, filename)
+        return type(self), (self.path, self.existed, self.intact)
 
 
 def _host_tag() -> str:

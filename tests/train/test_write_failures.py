@@ -3,6 +3,7 @@ killed process leaves (removed by the next run, never a live writer's)."""
 
 import errno
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -40,6 +41,8 @@ def test_no_space_is_a_disk_full_error_and_the_old_file_stays(tmp_path, error):
     assert isinstance(err, UserError) and isinstance(err, OSError) and err.errno == errno.ENOSPC
     assert err.filename == str(path) and "the disk is full" in str(err) and "previous version is intact" in str(err)
     assert path.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
+    copy = pickle.loads(pickle.dumps(err))  # errors travel between ranks pickled
+    assert (str(copy), copy.filename, copy.errno) == (str(err), err.filename, errno.ENOSPC)
     with pytest.raises(DiskFullError, match="no partial file was left"):
         atomic_write(tmp_path / "new.bin", _failing(error))
     assert not (tmp_path / "new.bin").exists()
