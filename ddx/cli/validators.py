@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -104,6 +104,16 @@ def positive_int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+NONE_WORDS = ("", "none")
+
+
+def positive_int_list_or_none(text: str) -> tuple[int, ...]:
+    """Like :func:`positive_int_list`, and ``""`` or ``none`` for the empty list (e.g. no attention at all)."""
+    if text.strip().lower() in NONE_WORDS:
+        return ()
+    return positive_int_list(text)
+
+
 def enum_choice(enum_cls: type[_E]) -> Callable[[str], _E]:
     """A type function mapping a member's value or name to the member of ``enum_cls``.
 
@@ -128,6 +138,33 @@ def flag(dest: str) -> str:
     return "--" + dest
 
 
+def given_dests(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The attribute names of the flags given in ``argv`` (not those filled in from defaults or a preset).
+
+    ``argv`` must already parse (call after ``parser.parse_args(argv)``); the parser's defaults are left as
+    they were.
+    """
+    saved = [(action, action.default) for action in parser._actions]
+    saved_defaults = dict(parser._defaults)
+    try:
+        for action, _ in saved:
+            action.default = argparse.SUPPRESS
+        parser._defaults.clear()
+        namespace, _ = parser.parse_known_args(list(argv))
+    finally:
+        for action, default in saved:
+            action.default = default
+        parser._defaults.update(saved_defaults)
+    return set(vars(namespace))
+
+
+def preset_sources(preset: str | None, defaults: Mapping[str, object], given: set[str]) -> dict[str, str]:
+    """``{dest: "from --preset NAME"}`` for the preset's values that no explicit flag overrode."""
+    if preset is None:
+        return {}
+    return {dest: f"from --preset {preset}" for dest in defaults if dest not in given}
+
+
 class FlagChecks:
     """Collect cross-flag constraint failures, then report them all at once.
 
@@ -137,9 +174,21 @@ class FlagChecks:
     >>> checks.report(parser)   # parser.error(...) exits with status 2; without a parser: ValueError
     """
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, sources: Mapping[str, str] | None = None):
+        """``sources`` maps a flag's attribute name to where its value came from when the user did not give
+        it (e.g. ``{"data_length": "from --preset stacked_digits"}``), shown after the value in messages."""
         self.args = args
+        self.sources = dict(sources or {})
         self.errors: list[str] = []
+
+    def _shown(self, dest: str) -> str:
+        value = self._value(dest)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, list):  # nargs flags parse to lists, a preset's values are tuples: show them alike
+            value = tuple(value)
+        shown = f"{flag(dest)}={value!r}"
+        return f"{shown} ({self.sources[dest]})" if dest in self.sources else shown
 
     def _value(self, dest: str) -> object:
         if not hasattr(self.args, dest):
@@ -152,7 +201,7 @@ class FlagChecks:
         Every name in ``flags`` must exist, whether or not the condition holds, so a misspelt name
         fails on the first run instead of only when the check fails.
         """
-        values = ", ".join(f"{flag(d)}={self._value(d)!r}" for d in flags)
+        values = ", ".join(self._shown(d) for d in flags)
         if not condition:
             self.errors.append(f"{values}: {message}")
 

@@ -19,6 +19,7 @@ from ddx.cli import (
     positive_int_list,
     probability,
 )
+from ddx.cli.validators import given_dests, positive_int_list_or_none, preset_sources
 from ddx.diffusion import ScheduleSamplerName
 
 
@@ -140,3 +141,33 @@ def test_enum_choice_lists_the_official_values():
     with pytest.raises(FlagValueError, match="invalid ScheduleSamplerName 'importance'; choose from: uniform, "
                                              "loss-second-moment"):
         enum_choice(ScheduleSamplerName)("importance")
+
+
+def test_given_dests_are_the_flags_on_the_command_line_not_the_defaults():
+    parser = _parser()
+    parser.set_defaults(num_steps=99, extra="preset only")
+    argv = ["--batch_size", "6", "--fresh", "--schedule=linear"]
+    assert given_dests(parser, argv) == {"batch_size", "fresh", "schedule"}
+    assert vars(parser.parse_args([]))["num_steps"] == 99 and parser.get_default("extra") == "preset only"
+
+
+def test_messages_say_which_values_came_from_the_preset(capsys):
+    parser = _parser()
+    parser.set_defaults(num_steps=4, schedule=Schedule.LINEAR, ema_start=1)  # as a preset installs them
+    argv = ["--ema_start", "5"]
+    args = parser.parse_args(argv)
+    checks = FlagChecks(args, preset_sources("small", {"num_steps": 4, "schedule": Schedule.LINEAR, "ema_start": 1},
+                                             given_dests(parser, argv)))
+    checks.at_most("ema_start", "num_steps")
+    checks.require(False, ["schedule"], "shown by value")
+    with pytest.raises(ValueError) as err:
+        checks.report()
+    assert str(err.value) == ("--ema_start=5, --num_steps=4 (from --preset small): --ema_start must not exceed "
+                              "--num_steps; --schedule='linear' (from --preset small): shown by value")
+
+
+@pytest.mark.parametrize("text, value", [("", ()), (" none ", ()), ("16,8", (16, 8))])
+def test_resolution_lists_may_be_empty(text, value):
+    assert positive_int_list_or_none(text) == value
+    with pytest.raises(FlagValueError, match="expected positive integers"):
+        positive_int_list_or_none("16,0")
