@@ -2,6 +2,8 @@
 
     python sample.py ddgan --run_dir runs/toy25                       # latest ddx checkpoint, EMA weights
     python sample.py ddgan --run_dir runs/toy25 --epoch_id 10         # its netG_10.pth
+    python sample.py ddgan --exp ddgan_cifar10_exp1 --epoch_id 1200 --ch_mult 1 2 2 2   # test_ddgan.py's form:
+        # ./saved_info/dd_gan/<dataset>/<exp>/netG_1200.pth, samples to ./generated_samples/<dataset>
     python sample.py ddgan --preset cifar10 --checkpoint netG_1200.pth --num_samples 50000 --fid \
         --data_root data/cifar10 --inception_weights pt_inception-2015-12-05-6726825d.pth
 
@@ -10,6 +12,8 @@ names as train.py ddgan / the official test_ddgan.py). --checkpoint takes a ddx 
 official content.pth or an official netG_<epoch>.pth. Outputs under --outdir: images -> grid.png,
 images/<i>.png (lossless), samples.npz (arr_0 uint8 NHWC); 2-D data -> scatter.png, samples.npz (arr_0
 float32 (N, 2)); metrics.json with the 2-D mode/quality metrics, the stacked-digits mode coverage or the FID.
+Sampling reads no data: --data_root is needed only for --fid. --num_samples defaults to 2,000 for 2-D data,
+10,000 for stacked_digits, 50,000 with --fid, else one --batch_size batch (200), as test_ddgan.py draws.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from ddx.checkpoints.ddgan_official import (
     strip_module_prefix,
 )
 from ddx.checkpoints.identify import Family, identify, mismatch_message, ncsnpp_flags_of, wrong_family_message
-from ddx.cli.validators import FlagChecks, existing_dir, existing_file, positive_int
+from ddx.cli.validators import FlagChecks, existing_dir, existing_file, non_negative_int, positive_int
 from ddx.data.factory import TOY, DatasetName, build_dataset
 from ddx.data.toy2d import mixture_spec
 from ddx.nn.fused import set_fused
@@ -39,18 +43,24 @@ from ddx.sample.ddgan import generate, write_images, write_metrics, write_points
 from ddx.train import CheckpointError, CheckpointManager
 from ddx.train.distributed import resolve_device
 from ddx.train.ddgan_setup import (
+    OFFICIAL_DATASETS,
     add_model_flags,
     add_preset_flag,
-    apply_preset,
     build_generator,
     check_model_flags,
     data_config,
     diffusion_config,
     is_toy,
+    parse_flags,
     sample_shape,
 )
 
 CONFIG_FILE = "config.json"
+# Preset values of training that mean something else here (--batch_size: samples per forward pass).
+TRAINING_ONLY = ("batch_size",)
+TOY_SAMPLES = 2_000  # the basis of the 2-D figures the toy25 preset quotes (64 leave modes out by chance)
+FID_SAMPLES = 50_000  # test_ddgan.py --compute_fid
+STACKED_SAMPLES = 10_000  # the stacked_digits preset's mode-coverage figures
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,10 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a ddx run directory: its config.json gives the architecture")
     parser.add_argument("--checkpoint", type=existing_file, default=None,
                         help="ddx ckpt_*.pt, official content.pth or netG_<epoch>.pth")
-    parser.add_argument("--epoch_id", type=positive_int, default=None, help="use <run_dir>/netG_<epoch_id>.pth")
+    parser.add_argument("--epoch_id", type=non_negative_int, default=None,
+                        help="use <run_dir>/netG_<epoch_id>.pth (epoch 0 is the first)")
+    parser.add_argument("--exp", default="experiment_cifar_default",
+                        help="as test_ddgan.py: without --run_dir or --checkpoint, the run folder is "
+                             "saved_info/dd_gan/<dataset>/<exp> (train.py ddgan's default --outdir)")
     parser.add_argument("--raw_weights", action="store_true", default=False,
                         help="sample with the trained weights, not their EMA (ddx checkpoints, content.pth)")
-    parser.add_argument("--num_samples", type=positive_int, default=64)
+    parser.add_argument("--num_samples", type=positive_int, default=None,
+                        help=f"default: {TOY_SAMPLES:,} for 2-D data (a stable mode / quality figure), "
+                             f"{FID_SAMPLES:,} with --fid and {STACKED_SAMPLES:,} for stacked_digits (as the "
+                             "official evaluations), else one --batch_size batch (as test_ddgan.py)")
     parser.add_argument("--batch_size", type=positive_int, default=200, help="samples per forward pass")
     parser.add_argument("--outdir", type=Path, default=None,
                         help="output folder (default <run_dir>/generated_samples, else generated_samples/<dataset>)")
@@ -81,14 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_config_defaults(argv: Sequence[str]) -> dict[str, Any]:
-    """The flags recorded in <run_dir>/config.json (if --run_dir is given), as parser defaults."""
-    probe = argparse.ArgumentParser(add_help=False)
-    probe.add_argument("--run_dir", type=existing_dir, default=None)
-    known, _ = probe.parse_known_args(list(argv))
-    if known.run_dir is None or not (known.run_dir / CONFIG_FILE).is_file():
+def _run_config_defaults(run_dir: Path | None) -> dict[str, Any]:
+    """The flags recorded in <run_dir>/config.json (if there is one), as parser defaults."""
+    if run_dir is None or not (run_dir / CONFIG_FILE).is_file():
         return {}
-    recorded = json.loads((known.run_dir / CONFIG_FILE).read_text()).get("args", {})
+    recorded = json.loads((run_dir / CONFIG_FILE).read_text()).get("args", {})
     ours = {action.dest for action in build_parser()._actions}
     skip = {"outdir", "batch_size", "seed", "device", "nvtx", "preset", "fused"}
     return {k: v for k, v in recorded.items() if k in ours and k not in skip}
@@ -108,23 +122,59 @@ def _typed(parser: argparse.ArgumentParser, defaults: Mapping[str, Any]) -> dict
     return out
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+def _parse(argv: Sequence[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace, FlagChecks]:
     parser = build_parser()
-    apply_preset(parser, argv)
-    parser.set_defaults(**_typed(parser, _run_config_defaults(argv)))
-    args = parser.parse_args(list(argv))
-    checks = FlagChecks(args)
-    check_model_flags(args, checks)
-    checks.require(args.checkpoint is not None or args.run_dir is not None, ["checkpoint", "run_dir"],
-                   "give --checkpoint, or --run_dir (its latest checkpoint, or --epoch_id)")
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--run_dir", type=existing_dir, default=None)
+    run_dir = probe.parse_known_args(list(argv))[0].run_dir
+    recorded = _typed(parser, _run_config_defaults(run_dir))
+    args, checks = parse_flags(parser, argv, recorded, f"{run_dir}/{CONFIG_FILE}" if run_dir else "",
+                               ignore=TRAINING_ONLY)
+    return parser, args, checks
+
+
+def official_run_dirs(args: argparse.Namespace, argv: Sequence[str]) -> list[Path]:
+    """test_ddgan.py's ./saved_info/dd_gan/<dataset>/<exp>, for the --dataset as typed, the ddx dataset and the
+    official names that stand for it (lsun and celeba_256 for lmdb, stackmnist for stacked_digits)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--dataset", default=None)
+    typed = probe.parse_known_args(list(argv))[0].dataset
+    names = [typed.strip().lower()] if typed else []
+    names += [args.dataset.value] + [name for name, ddx in OFFICIAL_DATASETS.items() if ddx is args.dataset]
+    return [Path("saved_info") / "dd_gan" / name / args.exp for name in dict.fromkeys(names)]
+
+
+def default_num_samples(args: argparse.Namespace) -> int:
+    if is_toy(args):
+        return TOY_SAMPLES
+    if args.fid:
+        return FID_SAMPLES
+    if args.dataset is DatasetName.STACKED_DIGITS:
+        return STACKED_SAMPLES
+    return args.batch_size
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser, args, checks = _parse(argv)
+    official_layout = args.run_dir is None and args.checkpoint is None
+    if official_layout:
+        folders = official_run_dirs(args, argv)
+        found = next((folder for folder in folders if folder.is_dir()), None)
+        if found is None:
+            parser.error(f"give --checkpoint, or --run_dir (its latest checkpoint, or --epoch_id), or the --exp "
+                         f"(and --dataset) of a run in saved_info/dd_gan: no folder {' or '.join(map(str, folders))}")
+        parser, args, checks = _parse([*argv, "--run_dir", str(found)])
+    if args.num_samples is None:
+        args.num_samples = default_num_samples(args)
+    check_model_flags(args, checks, reads_data=args.fid, builds_discriminator=False)
     checks.exclusive("checkpoint", "epoch_id")
     checks.requires("epoch_id", "run_dir")
     checks.require(not args.fid or not is_toy(args), ["fid", "dataset"], "FID applies to image datasets")
     checks.require(not args.fid or args.num_samples >= 2, ["fid", "num_samples"], "FID needs at least 2 samples")
     checks.report(parser)
     if args.outdir is None:
-        args.outdir = (args.run_dir / "generated_samples" if args.run_dir is not None
-                       else Path("generated_samples") / args.dataset.value)
+        args.outdir = (Path("generated_samples") / args.dataset.value if official_layout or args.run_dir is None
+                       else args.run_dir / "generated_samples")
     return args
 
 

@@ -2,6 +2,11 @@
 
     python train.py ddgan --preset toy25 --outdir runs/toy25
     torchrun --nproc_per_node 4 train.py ddgan --preset cifar10 --data_root data/cifar10
+    python train.py ddgan --preset cifar10 --data_root data/cifar10 --num_process_per_node 4   # the same
+
+train_ddgan.py's launcher flags (--num_process_per_node, --num_proc_node, --node_rank, --master_address)
+start the same torchrun command (printed first); --discriminator small|large overrides the official choice
+of discriminator (small for cifar10 / stackmnist / ddx's digits sets, large for the others).
 
 The run directory (--outdir, default saved_info/dd_gan/<dataset>/<exp> as the official exp_path) holds
 config.json (the resolved configuration), metrics.jsonl, samples/, checkpoints/ (ddx, exact resume) and the
@@ -16,6 +21,9 @@ import argparse
 import dataclasses
 import enum
 import os
+import shlex
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +33,14 @@ import torch
 from ddx.cli.profile_window import add_profile_window, profile_window_kwargs
 from ddx import profiling
 from ddx.checkpoints.ddgan_official import CONTENT_FILE, load_official_content, trainer_state_from_content
-from ddx.cli.validators import FlagChecks, FlagValueError, non_negative_float, positive_float, positive_int, probability
+from ddx.cli.validators import (
+    FlagValueError,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 from ddx.data.factory import TOY, build_dataset
 from ddx.data.toy2d import mixture_spec
 from ddx.train import (
@@ -48,9 +63,9 @@ from ddx.train.ddgan import DDGANTrainConfig, DDGANTrainer
 from ddx.train.ddgan_outputs import EpochOutputs
 from ddx.train.ddgan_setup import (
     ScaledDataset,
+    add_discriminator_flag,
     add_model_flags,
     add_preset_flag,
-    apply_preset,
     build_discriminator,
     build_generator,
     check_model_flags,
@@ -59,7 +74,9 @@ from ddx.train.ddgan_setup import (
     discriminator_kind,
     generator_config,
     is_toy,
+    parse_flags,
 )
+from ddx.train.distributed import launched_by_torchrun
 from ddx.train.loop import CHECKPOINT_FORMAT
 from ddx.utils.errors import UsageError
 
@@ -84,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile_window(parser)
     train = parser.add_argument_group("training")
     train.add_argument("--batch_size", type=positive_int, default=128, help="per-rank batch")
-    train.add_argument("--num_epoch", type=positive_int, default=1200)
+    train.add_argument("--num_epoch", type=non_negative_int, default=1200,
+                       help="the last epoch: epochs 0..num_epoch run, as the official loop")
     train.add_argument("--ngf", type=positive_int, default=64, help="discriminator width")
     train.add_argument("--lr_g", type=positive_float, default=1.5e-4)
     train.add_argument("--lr_d", type=positive_float, default=1e-4)
@@ -101,16 +119,27 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max_steps", type=positive_int, default=None, help="stop after this many steps (short runs)")
     train.add_argument("--log_interval", type=positive_int, default=100)
     train.add_argument("--keep_last", type=positive_int, default=3, help="ddx checkpoints kept")
+    add_discriminator_flag(train)
+    procs = parser.add_argument_group(
+        "processes (train_ddgan.py's launcher flags: ddx runs them through torchrun, see --num_process_per_node)")
+    procs.add_argument("--num_proc_node", type=positive_int, default=1, help="nodes")
+    procs.add_argument("--num_process_per_node", type=positive_int, default=1,
+                       help="processes (GPUs) per node; above 1 outside torchrun, ddx launches "
+                            "torchrun --nproc_per_node N with the other flags (and prints that command)")
+    procs.add_argument("--node_rank", type=non_negative_int, default=0, help="this node's index")
+    procs.add_argument("--local_rank", type=non_negative_int, default=0,
+                       help="accepted for torch.distributed.launch; ddx reads LOCAL_RANK")
+    procs.add_argument("--master_address", default="127.0.0.1", help="address of node 0")
     return parser
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Flags with the preset's defaults under the explicit ones, every cross-flag check passed."""
     parser = build_parser()
-    apply_preset(parser, argv)
-    args = parser.parse_args(list(argv))
-    checks = FlagChecks(args)
+    args, checks = parse_flags(parser, argv)
     check_model_flags(args, checks)
+    checks.require(args.node_rank < args.num_proc_node, ["node_rank", "num_proc_node"],
+                   "--node_rank counts the nodes from 0: it must be below --num_proc_node")
     if not is_toy(args) and args.ch_mult is not None:
         group = min(args.batch_size, 4)
         checks.require(args.batch_size % group == 0, ["batch_size"],
@@ -183,8 +212,64 @@ def resume_mode(args: argparse.Namespace, run_dir: RunDir, trainer: DDGANTrainer
     return Resume.REQUIRE
 
 
+LAUNCH_FLAGS = ("num_proc_node", "num_process_per_node", "node_rank", "local_rank", "master_address")
+OFFICIAL_MASTER_PORT = 6020  # train_ddgan.py's init_processes
+TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "train.py"
+
+
+def without_launch_flags(argv: Sequence[str]) -> list[str]:
+    """argv less the official launcher flags (``--flag value`` and ``--flag=value``)."""
+    names = {"--" + dest for dest in LAUNCH_FLAGS}
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in names:
+            skip = True
+        elif arg.split("=", 1)[0] not in names:
+            out.append(arg)
+    return out
+
+
+def torchrun_command(args: argparse.Namespace, argv: Sequence[str], script: str = "train.py") -> list[str]:
+    """The torchrun command that train_ddgan.py's --num_process_per_node / --num_proc_node stand for."""
+    command = ["torchrun", "--nproc_per_node", str(args.num_process_per_node)]
+    if args.num_proc_node > 1:
+        command += ["--nnodes", str(args.num_proc_node), "--node_rank", str(args.node_rank),
+                    "--master_addr", args.master_address, "--master_port", str(OFFICIAL_MASTER_PORT)]
+    else:
+        command += ["--standalone"]
+    return command + [script, "ddgan", *without_launch_flags(argv)]
+
+
+def launch_processes(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Run this training as its torchrun command (one process per GPU, as train_ddgan.py spawns them)."""
+    shown = " ".join(shlex.quote(a) for a in torchrun_command(args, argv))
+    if not TRAIN_SCRIPT.is_file():
+        raise UsageError(f"--num_process_per_node {args.num_process_per_node}: run it as\n  {shown}")
+    print(f"--num_process_per_node {args.num_process_per_node} --num_proc_node {args.num_proc_node}: "
+          f"launching\n  {shown}", flush=True)
+    command = torchrun_command(args, argv, str(TRAIN_SCRIPT))
+    command = [sys.executable, "-m", "torch.distributed.run", *command[1:]]
+    return subprocess.run(command, check=False).returncode
+
+
+def check_world_size(args: argparse.Namespace) -> None:
+    """Under torchrun, the official launcher flags (when given) must describe the same processes."""
+    world = int(os.environ["WORLD_SIZE"])
+    wanted = args.num_proc_node * args.num_process_per_node
+    if wanted > 1 and wanted != world:
+        raise UsageError(f"--num_proc_node {args.num_proc_node} x --num_process_per_node "
+                         f"{args.num_process_per_node} = {wanted} processes, but torchrun started {world}: "
+                         f"give one or the other")
+
+
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
+    if launched_by_torchrun():
+        check_world_size(args)
+    elif args.num_proc_node * args.num_process_per_node > 1:
+        return launch_processes(args, argv)
     profiling.enable(args.nvtx)
     ctx = init_distributed(args.device)
     if is_toy(args) and ctx.device.type == "cpu":

@@ -57,9 +57,10 @@ class DDGANTrainConfig:
     fused: bool = True
 
     def __post_init__(self):
-        for name in ("nz", "num_epoch"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        for name, least in (("nz", 1), ("num_epoch", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
         for name in ("lr_g", "lr_d"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -119,8 +120,11 @@ class DDGANTrainer(Trainer):
         self.optimizerD = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
         self.optimizerG = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
         self.ema = EMA(self.G, config.ema_decay, EMAStart.FIRST_STEP) if config.use_ema else None
-        self.schedulerG = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizerG, config.num_epoch, eta_min=ETA_MIN)
-        self.schedulerD = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizerD, config.num_epoch, eta_min=ETA_MIN)
+        # num_epoch 0 (epoch 0 only): the official T_max of 0 divides by zero at the end of the epoch; a T_max of 1
+        # gives the same learning rate through the epoch, the only one there is.
+        t_max = max(1, config.num_epoch)
+        self.schedulerG = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizerG, t_max, eta_min=ETA_MIN)
+        self.schedulerD = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizerD, t_max, eta_min=ETA_MIN)
         self.on_epoch = on_epoch
         self.global_step = 0
         self.last_real: torch.Tensor | None = None

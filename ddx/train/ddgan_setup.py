@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import argparse
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from torch import nn
 
 from ddx.cli.validators import (
+    NONE_WORDS,
     FlagChecks,
     FlagValueError,
     enum_choice,
     existing_dir,
+    given_dests,
     non_negative_int,
     positive_float,
     positive_int,
+    preset_sources,
     probability,
 )
 from ddx.data.factory import DRAWN, TOY, DataConfig, DatasetName
@@ -35,7 +39,7 @@ from ddx.models.ncsnpp_config import (
     ResblockType,
 )
 from ddx.models.toy import ToyConfig
-from ddx.presets import get_preset, presets
+from ddx.presets import Preset, get_preset, presets
 
 # The official --dataset values and the ddx datasets that stand for them.
 OFFICIAL_DATASETS = {"stackmnist": DatasetName.STACKED_DIGITS, "lsun": DatasetName.LMDB,
@@ -43,6 +47,8 @@ OFFICIAL_DATASETS = {"stackmnist": DatasetName.STACKED_DIGITS, "lsun": DatasetNa
 FILE_DATASETS = (DatasetName.IMAGE_FOLDER, DatasetName.CIFAR10, DatasetName.LMDB)
 # Discriminator_small for the official 32-px datasets (cifar10, stackmnist) and ddx's small digits sets.
 SMALL_D_DATASETS = (DatasetName.CIFAR10, DatasetName.STACKED_DIGITS, DatasetName.DIGITS)
+# Preset values that belong to the preset's dataset, and the flag defaults they return to on another one.
+DATASET_SPECIFIC = {"data_length": None, "data_scale": 1.0}
 
 
 class DiscriminatorKind(enum.Enum):
@@ -63,6 +69,18 @@ def dataset_name(text: str) -> DatasetName:
         raise FlagValueError(f"unknown dataset {text!r}; choose from: {', '.join(valid)}") from None
 
 
+def resolution_or_none(text: str) -> int | None:
+    """A positive resolution, or None for '' / none (no attention)."""
+    return None if text.strip().lower() in NONE_WORDS else positive_int(text)
+
+
+class ResolutionsAction(argparse.Action):
+    """Stores the resolutions given as a tuple, without the '' / none words (`--attn_resolutions none`: ())."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, tuple(v for v in values if v is not None))
+
+
 def is_toy(args: argparse.Namespace) -> bool:
     return args.dataset in TOY
 
@@ -72,17 +90,47 @@ def add_preset_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None, help=f"flag defaults of a recipe ({names}); explicit flags win")
 
 
-def apply_preset(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
-    """Install the defaults of the --preset named in argv (if any) on the parser."""
+def apply_preset(parser: argparse.ArgumentParser, argv: Sequence[str], ignore: Collection[str] = ()) -> Preset | None:
+    """Install the defaults of the --preset named in argv (if any) on the parser, but those named in `ignore`;
+    returns that preset."""
     probe = argparse.ArgumentParser(add_help=False)
     probe.add_argument("--preset", default=None)
     known, _ = probe.parse_known_args(list(argv))
-    if known.preset is not None:
-        try:
-            preset = get_preset("ddgan", known.preset)
-        except ValueError as err:
-            parser.error(f"argument --preset: {err}")
-        parser.set_defaults(**preset.defaults)
+    if known.preset is None:
+        return None
+    try:
+        preset = get_preset("ddgan", known.preset)
+    except ValueError as err:
+        parser.error(f"argument --preset: {err}")
+    parser.set_defaults(**{dest: value for dest, value in preset.defaults.items() if dest not in ignore})
+    return preset
+
+
+def parse_flags(parser: argparse.ArgumentParser, argv: Sequence[str], recorded: Mapping[str, Any] | None = None,
+                recorded_from: str = "", ignore: Collection[str] = ()) -> tuple[argparse.Namespace, FlagChecks]:
+    """Parse argv over the --preset's defaults (and, above them, `recorded` values, e.g. a run's config.json).
+
+    Returns the flags and a FlagChecks whose messages say which values came from the preset (or from
+    `recorded_from`) rather than from the command line; the preset's values named in `ignore` are not used
+    (sampling's --batch_size is not the preset's training batch). A preset value that only applies to the preset's
+    own dataset (data_length of a drawn dataset, data_scale of a 2-D one) is dropped when the user chose a
+    dataset where it does not apply and did not give that flag.
+    """
+    preset = apply_preset(parser, argv, ignore)
+    if recorded:
+        parser.set_defaults(**recorded)
+    args = parser.parse_args(list(argv))
+    given = given_dests(parser, argv)
+    sources = preset_sources(None if preset is None else preset.name,
+                             {} if preset is None else {k: v for k, v in preset.defaults.items() if k not in ignore},
+                             given)
+    sources.update({dest: f"from {recorded_from}" for dest in (recorded or {}) if dest not in given})
+    if preset is not None and args.dataset is not preset.defaults.get("dataset", args.dataset):
+        for dest, unset in DATASET_SPECIFIC.items():
+            if dest in preset.defaults and dest not in given and dest not in (recorded or {}):
+                setattr(args, dest, unset)
+                sources.pop(dest, None)
+    return args, FlagChecks(args, sources)
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +160,10 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--ch_mult", nargs="+", type=positive_int, default=None,
                      help="channel multipliers, e.g. 1 2 2 2 (no official default: required for image data)")
     net.add_argument("--num_res_blocks", type=positive_int, default=2)
-    net.add_argument("--attn_resolutions", nargs="*", type=positive_int, default=(16,))
+    net.add_argument("--attn_resolutions", nargs="*", type=resolution_or_none, default=(16,),
+                     action=ResolutionsAction,
+                     help="feature-map sizes with self-attention, e.g. 16; none (or '', or no value) for none "
+                          "(NCSN++'s middle block keeps its attention, as the official)")
     net.add_argument("--dropout", type=probability, default=0.0)
     net.add_argument("--resamp_with_conv", action="store_false", default=True, help="(official) give to switch off")
     net.add_argument("--conditional", action="store_false", default=True, help="(official) give to switch off")
@@ -140,8 +191,13 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--nvtx", action="store_true", default=False, help="NVTX ranges for Nsight")
 
 
-def check_model_flags(args: argparse.Namespace, checks: FlagChecks) -> None:
-    """Cross-flag checks of add_model_flags' flags (recorded in `checks`)."""
+def check_model_flags(args: argparse.Namespace, checks: FlagChecks, reads_data: bool = True,
+                      builds_discriminator: bool = True) -> None:
+    """Cross-flag checks of add_model_flags' flags (recorded in `checks`).
+
+    reads_data: the command reads the dataset (training, FID), so a file dataset needs --data_root.
+    builds_discriminator: the command builds D (training), so the image size must suit it.
+    """
     checks.require(args.beta_min <= args.beta_max, ["beta_min", "beta_max"], "need beta_min <= beta_max")
     if args.use_geometric and args.beta_min <= args.beta_max:
         try:
@@ -149,7 +205,7 @@ def check_model_flags(args: argparse.Namespace, checks: FlagChecks) -> None:
         except ValueError as err:
             checks.require(False, ["use_geometric", "beta_max"], str(err))
     needs_root = args.dataset in FILE_DATASETS
-    checks.require(not needs_root or args.data_root is not None, ["dataset", "data_root"],
+    checks.require(not (needs_root and reads_data) or args.data_root is not None, ["dataset", "data_root"],
                    f"dataset {args.dataset.value} reads files: give --data_root")
     checks.require(needs_root or args.data_root is None, ["dataset", "data_root"],
                    f"dataset {args.dataset.value} is built in and takes no --data_root")
@@ -157,6 +213,9 @@ def check_model_flags(args: argparse.Namespace, checks: FlagChecks) -> None:
                    f"dataset {args.dataset.value} has a fixed number of items and takes no --data_length")
     checks.require(is_toy(args) or args.data_scale == 1.0, ["dataset", "data_scale"],
                    "--data_scale applies to the 2-D datasets only (images are already in [-1, 1])")
+    if builds_discriminator and getattr(args, "discriminator", None) is not None:
+        checks.require(not is_toy(args), ["discriminator", "dataset"],
+                       "the 2-D datasets train with the MLP discriminator: --discriminator is for image data")
     if is_toy(args):
         return
     checks.require(args.ch_mult is not None, ["dataset", "ch_mult"], "image data needs --ch_mult (e.g. 1 2 2 2)")
@@ -172,11 +231,16 @@ def check_model_flags(args: argparse.Namespace, checks: FlagChecks) -> None:
     checks.require(not stray, ["attn_resolutions", "image_size"],
                    f"attention at {stray} but the generator's resolutions are {resolutions}")
     checks.require(args.num_channels_dae >= 4, ["num_channels_dae"], "must be >= 4 (GroupNorm of C // 4 groups)")
+    if not builds_discriminator:
+        return
     kind = discriminator_kind(args)
     factor = 8 if kind is DiscriminatorKind.SMALL else 64
-    checks.require(args.image_size % factor == 0, ["image_size", "dataset"],
+    chosen = ["discriminator"] if getattr(args, "discriminator", None) is not None else ["dataset"]
+    hint = ("" if chosen == ["discriminator"] or kind is DiscriminatorKind.SMALL or args.image_size % 8
+            else " (or --discriminator small, which needs a multiple of 8)")
+    checks.require(args.image_size % factor == 0, ["image_size"] + chosen,
                    f"Discriminator_{kind.value} halves the image {factor.bit_length() - 1} times: image_size "
-                   f"must be divisible by {factor}")
+                   f"must be divisible by {factor}{hint}")
 
 
 def diffusion_config(args: argparse.Namespace) -> DDGANDiffusionConfig:
@@ -184,10 +248,28 @@ def diffusion_config(args: argparse.Namespace) -> DDGANDiffusionConfig:
 
 
 def discriminator_kind(args: argparse.Namespace) -> DiscriminatorKind:
-    """As train_ddgan.py: small for its 32-px datasets (and ddx's digits), large otherwise; MLP for 2-D data."""
+    """--discriminator when given; else as train_ddgan.py: small for its 32-px datasets (and ddx's digits),
+    large otherwise; the MLP for 2-D data."""
     if is_toy(args):
         return DiscriminatorKind.TOY
+    chosen = getattr(args, "discriminator", None)
+    if chosen is not None:
+        return chosen
     return DiscriminatorKind.SMALL if args.dataset in SMALL_D_DATASETS else DiscriminatorKind.LARGE
+
+
+def discriminator_choice(text: str) -> DiscriminatorKind:
+    """small (Discriminator_small) or large (Discriminator_large), for image data."""
+    value = text.strip().lower().removeprefix("discriminator_")
+    if value not in (DiscriminatorKind.SMALL.value, DiscriminatorKind.LARGE.value):
+        raise FlagValueError(f"expected small or large (Discriminator_small / Discriminator_large), got {text!r}")
+    return DiscriminatorKind(value)
+
+
+def add_discriminator_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--discriminator", type=discriminator_choice, default=None,
+                        help="small or large (default, as train_ddgan.py: small for cifar10, stackmnist and ddx's "
+                             "digits sets, large for the others; image sizes: small a multiple of 8, large of 64)")
 
 
 def generator_config(args: argparse.Namespace) -> NCSNppConfig | ToyConfig:
