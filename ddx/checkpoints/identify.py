@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ddx.checkpoints.ddgan_official import CONTENT_KEYS
+from ddx.models.ncsnpp import strip_module_prefix
 from ddx.train.loop import CHECKPOINT_FORMAT
 
 _SHOWN = 3  # mismatched parameters named in a message
@@ -43,15 +44,11 @@ class Family(enum.Enum):
 
     @property
     def is_ddgan(self) -> bool:
-        return self.name.startswith("DDX_DDGAN") or self.name.startswith("DDGAN")
+        return "DDGAN" in self.name
 
 
 def _is_state_dict(payload: Any) -> bool:
     return isinstance(payload, Mapping) and bool(payload) and all(isinstance(v, torch.Tensor) for v in payload.values())
-
-
-def _unprefixed(keys: Any) -> list[str]:
-    return [key[len("module."):] if key.startswith("module.") else key for key in keys]
 
 
 def identify(payload: Any) -> Family | None:
@@ -69,7 +66,8 @@ def identify(payload: Any) -> Family | None:
         return Family.OPTIMIZER
     if not _is_state_dict(payload):
         return None
-    keys = _unprefixed(payload)
+    state = strip_module_prefix(payload)
+    keys = list(state)
     if any(key.startswith(("input_blocks.", "middle_block.", "output_blocks.")) for key in keys):
         return Family.IDDPM_MODEL
     if any(key.startswith(("all_modules.", "z_transform.")) for key in keys):
@@ -79,7 +77,6 @@ def identify(payload: Any) -> Family | None:
     if "t_embed.weight" in keys:
         # The 2-D MLPs share their layout; the discriminator ends in one logit, the generator in a point.
         layers = sorted(int(m.group(1)) for m in map(re.compile(r"^net\.(\d+)\.weight$").match, keys) if m)
-        state = dict(zip(keys, payload.values()))
         last = state[f"net.{layers[-1]}.weight"] if layers else None
         return Family.DDGAN_DISCRIMINATOR if last is not None and last.shape[0] == 1 else Family.DDGAN_GENERATOR
     return None
@@ -98,7 +95,7 @@ def wrong_family_message(name: str, family: Family | None, wanted: str) -> str |
 
 def unet_flags_of(state: Mapping[str, torch.Tensor], image_size: int) -> dict[str, Any]:
     """The IDDPM UNet flags a state_dict was built with, as far as its shapes tell (ddx's = official keys)."""
-    state = dict(zip(_unprefixed(state), state.values()))
+    state = strip_module_prefix(state)
     first, out = state.get("input_blocks.0.0.weight"), state.get("out.2.weight")
     if first is None or out is None:
         return {}
@@ -123,7 +120,7 @@ def unet_flags_of(state: Mapping[str, torch.Tensor], image_size: int) -> dict[st
 
 def ncsnpp_flags_of(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     """The NCSN++ generator flags a state_dict shows directly: the latent and its mapping network."""
-    state = dict(zip(_unprefixed(state), state.values()))
+    state = strip_module_prefix(state)
     linears = sorted(int(m.group(1)) for m in map(re.compile(r"^z_transform\.(\d+)\.weight$").match, state) if m)
     if not linears:
         return {}

@@ -12,6 +12,7 @@ import torch
 import _load_ranks
 from _train_toy import ToyTrainer, main
 from ddx.train import CheckpointManager, DistContext, RunDir, atomic_save, init_distributed, unwrap, wrap_ddp
+from ddx.utils.errors import UsageError
 
 SCRIPT = Path(__file__).with_name("_train_toy.py")
 
@@ -104,5 +105,5 @@ def test_incomplete_torchrun_environment(monkeypatch):
 
 def test_cuda_request_without_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ValueError, match="CUDA is not available"):
+    with pytest.raises(UsageError, match="--device cuda requested but .*: available here: cpu; use --device cpu"):
         init_distributed(device="cuda")
