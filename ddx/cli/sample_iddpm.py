@@ -35,7 +35,7 @@ from ddx.cli.train_iddpm import (
     check_model_and_diffusion,
     str2bool,
 )
-from ddx.cli.validators import FlagChecks, enum_choice, non_negative_float, positive_int
+from ddx.cli.validators import FlagChecks, enum_choice, given_dests, non_negative_float, positive_int
 from ddx.data import DatasetName, Split, build_dataset
 from ddx.models.unet import build_unet
 from ddx.nn.fused import set_fused
@@ -77,7 +77,8 @@ def build_parser(nll: bool) -> argparse.ArgumentParser:
 
 
 def _flag_defaults(argv: list[str], nll: bool, parser: argparse.ArgumentParser):
-    """Defaults: the preset's, then a ddx run's flags; also the loaded weights (None when loading failed)."""
+    """Defaults: the preset's, then a ddx run's flags; the loaded weights (None when loading failed); where each
+    default came from ({dest: "from --preset NAME"}), for the messages of the cross-flag checks."""
     pre = argparse.ArgumentParser(add_help=False)
     for name in ("--preset", "--model_path", "--ema_rate"):
         pre.add_argument(name, default=None)
@@ -86,8 +87,9 @@ def _flag_defaults(argv: list[str], nll: bool, parser: argparse.ArgumentParser):
     if known.preset is not None and known.preset not in PRESETS:
         parser.error(f"argument --preset: unknown preset {known.preset!r}; choose from: {', '.join(PRESETS)}")
     defaults = {k: v for k, v in preset_defaults(known.preset).items() if k in MODEL_FLAGS + DIFFUSION_FLAGS + ("dataset",)}
+    sources = {k: f"from --preset {known.preset}" for k in defaults}
     if known.model_path is None:
-        return defaults, None
+        return defaults, None, sources
     try:
         rate = None if known.ema_rate is None else float(known.ema_rate)
     except ValueError:
@@ -97,10 +99,12 @@ def _flag_defaults(argv: list[str], nll: bool, parser: argparse.ArgumentParser):
     except (CheckpointError, ValueError) as err:
         parser.error(f"argument --model_path: {err}")
     inherited = set(MODEL_FLAGS + DIFFUSION_FLAGS) | ({"dataset", "data_dir"} if nll else set())
-    defaults.update({k: v for k, v in (loaded.run_flags or {}).items() if k in inherited})
+    recorded = {k: v for k, v in (loaded.run_flags or {}).items() if k in inherited}
     if not nll:
-        defaults.pop("timestep_respacing", None)  # the sampler's respacing is chosen here, not inherited
-    return defaults, loaded
+        recorded.pop("timestep_respacing", None)  # the sampler's respacing is chosen here, not inherited
+    defaults.update(recorded)
+    sources.update({k: f"from the run at {known.model_path}" for k in recorded})
+    return defaults, loaded, sources
 
 
 def _intact_checkpoint(model_path: str) -> str:
@@ -148,10 +152,11 @@ def parse_args(argv: list[str]):
     nll = bool(argv) and argv[0] == NLL
     argv = argv[1:] if nll else argv
     parser = build_parser(nll)
-    defaults, loaded = _flag_defaults(argv, nll, parser)
+    defaults, loaded, sources = _flag_defaults(argv, nll, parser)
     parser.set_defaults(**defaults)
     args = parser.parse_args(argv)
-    checks = FlagChecks(args)
+    given = given_dests(parser, argv)
+    checks = FlagChecks(args, {dest: source for dest, source in sources.items() if dest not in given})
     check_model_and_diffusion(args, checks)
     if nll:
         checks.require(args.dataset is not None or bool(args.data_dir), ["data_dir", "dataset"],

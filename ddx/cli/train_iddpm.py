@@ -4,7 +4,9 @@ The official flags keep their names, defaults and forms (booleans as ``--learn_s
 ``--attention_resolutions 16,8``, ``--ema_rate 0.9999,0.999``). ddx adds --preset (flag defaults that
 explicit flags override: cifar10, imagenet64, digits), --dataset, --outdir, --max_steps, --device,
 --amp, --nvtx, --fused/--no-fused, --seed, --num_threads, --channel_mult and --export_official.
-The resolved flags and configs go to <outdir>/config.json. Launch with torchrun for several ranks
+The resolved flags and configs go to <outdir>/config.json; without --outdir the run folder is
+$OPENAI_LOGDIR when set (as the official logger), else a new runs/iddpm-<dataset>-<YYYYmmdd-HHMMSS>,
+printed at the start. --attention_resolutions '' (or none) builds a UNet without attention. Launch with torchrun for several ranks
 (--batch_size is per rank, as the official).
 """
 
@@ -24,8 +26,11 @@ from ddx.cli.validators import (
     non_negative_float,
     non_negative_int,
     positive_float,
+    given_dests,
     positive_int,
     positive_int_list,
+    positive_int_list_or_none,
+    preset_sources,
 )
 from ddx.data import DatasetName
 from ddx.diffusion import BetaSchedule, ScheduleSamplerName, space_timesteps
@@ -129,8 +134,9 @@ def add_model_and_diffusion_flags(parser: argparse.ArgumentParser) -> None:
     add("--num_res_blocks", type=positive_int, default=2)
     add("--num_heads", type=positive_int, default=4)
     add("--num_heads_upsample", type=heads_upsample, default=-1)
-    add("--attention_resolutions", type=positive_int_list, default=(16, 8),
-        help="feature-map sizes with attention, e.g. 16,8")
+    add("--attention_resolutions", type=positive_int_list_or_none, default=(16, 8),
+        help="feature-map sizes with attention, e.g. 16,8; '' or none for none (the middle block keeps its "
+             "attention, as the official UNet)")
     add("--dropout", type=dropout_rate, default=0.0)
     add("--learn_sigma", type=str2bool, default=False)
     add("--sigma_small", type=str2bool, default=False)
@@ -190,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     add = group.add_argument
     add("--dataset", type=enum_choice(DatasetName), default=None,
         help="digits, cifar10, image_folder, lmdb, ... (default: image_folder when --data_dir is given)")
-    add("--outdir", default=None, help="run directory (config.json, metrics.jsonl, checkpoints, official exports)")
+    add("--outdir", default=None,
+        help="run directory (config.json, metrics.jsonl, checkpoints, official exports); default $OPENAI_LOGDIR, "
+             "else a new runs/iddpm-<dataset>-<YYYYmmdd-HHMMSS>")
     add("--max_steps", type=positive_int, default=None,
         help="steps to train (default: --lr_anneal_steps, else until killed, as the official)")
     add("--export_official", type=str2bool, default=True,
@@ -200,15 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """Parse argv with the preset's values as defaults (explicit flags win)."""
+def parse_with_preset(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
+    """Parse argv with the preset's values as defaults (explicit flags win); also where the values the user
+    did not give came from ({dest: "from --preset NAME"}), for the messages of the cross-flag checks."""
     preset_parser = argparse.ArgumentParser(add_help=False)
     preset_parser.add_argument("--preset", default=None)
     known, _ = preset_parser.parse_known_args(argv)
     if known.preset is not None and known.preset not in PRESETS:
         parser.error(f"argument --preset: unknown preset {known.preset!r}; choose from: {', '.join(PRESETS)}")
-    parser.set_defaults(**preset_defaults(known.preset))
-    return parser.parse_args(argv)
+    defaults = preset_defaults(known.preset)
+    parser.set_defaults(**defaults)
+    args = parser.parse_args(argv)
+    return args, preset_sources(known.preset, defaults, given_dests(parser, argv))
 
 
 def check_model_and_diffusion(args: argparse.Namespace, checks: FlagChecks) -> UNetConfig | None:
@@ -218,9 +229,13 @@ def check_model_and_diffusion(args: argparse.Namespace, checks: FlagChecks) -> U
     except (ValueError, TypeError) as err:
         checks.require(False, ["image_size", "channel_mult", "attention_resolutions"], str(err))
         return None
-    widths = sorted({args.num_channels * mult for mult in config.resolved_channel_mult()})
+    # The first ResBlock normalises num_channels channels, so num_channels itself must divide into the groups.
+    widths = sorted({args.num_channels} | {args.num_channels * mult for mult in config.resolved_channel_mult()})
+    nearest = -(-args.num_channels // 32) * 32
     checks.require(all(w % 32 == 0 for w in widths), ["num_channels", "channel_mult"],
-                   f"every level's width ({', '.join(map(str, widths))}) must be a multiple of 32 (GroupNorm32)")
+                   f"the UNet normalises with 32-group GroupNorm (normalization() of the official code), so "
+                   f"num_channels and every level's width num_channels x channel_mult ({', '.join(map(str, widths))}) "
+                   f"must be multiples of 32: e.g. --num_channels {nearest}")
     size, levels = args.image_size, len(config.resolved_channel_mult())
     checks.require(size % 2 ** (levels - 1) == 0, ["image_size", "channel_mult"],
                    f"image_size must be divisible by 2**{levels - 1} for {levels} levels")
@@ -239,8 +254,8 @@ def check_model_and_diffusion(args: argparse.Namespace, checks: FlagChecks) -> U
     return config
 
 
-def _check_train_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    checks = FlagChecks(args)
+def _check_train_flags(args: argparse.Namespace, parser: argparse.ArgumentParser, sources: dict[str, str]) -> None:
+    checks = FlagChecks(args, sources)
     check_model_and_diffusion(args, checks)
     checks.require(args.dataset is not None or bool(args.data_dir), ["data_dir", "dataset"],
                    "give --data_dir (a folder of images) or --dataset (e.g. digits)")
@@ -248,7 +263,6 @@ def _check_train_flags(args: argparse.Namespace, parser: argparse.ArgumentParser
                    "--use_fp16 True means --amp fp16")
     checks.require(args.microbatch == -1 or args.microbatch <= args.batch_size, ["microbatch", "batch_size"],
                    "--microbatch must not exceed --batch_size")
-    checks.require(args.outdir is not None, ["outdir"], "give --outdir, the run directory")
     if args.lr_anneal_steps and args.max_steps is not None:
         checks.at_most("max_steps", "lr_anneal_steps")
     checks.report(parser)
@@ -257,8 +271,8 @@ def _check_train_flags(args: argparse.Namespace, parser: argparse.ArgumentParser
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Parse and validate; exits with status 2 and a message naming the flag on bad input."""
     parser = build_parser()
-    args = parse_with_preset(parser, argv)
-    _check_train_flags(args, parser)
+    args, sources = parse_with_preset(parser, argv)
+    _check_train_flags(args, parser, sources)
     if args.use_fp16:
         args.amp = AmpMode.FP16
     return args

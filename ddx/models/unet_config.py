@@ -103,8 +103,14 @@ def build_unet(config):
 
 
 def parse_attention_resolutions(attention_resolutions):
-    """'16,8' (script_util's string form) or an iterable of ints -> a tuple of ints."""
+    """'16,8' (script_util's string form) or an iterable of ints -> a tuple of ints.
+
+    '' or 'none' is the empty tuple: no attention at any resolution (script_util.create_model fails on '';
+    the middle block keeps its attention either way, as in the official UNet).
+    """
     if isinstance(attention_resolutions, str):
+        if attention_resolutions.strip().lower() in ("", "none"):
+            return ()
         try:
             return tuple(int(res) for res in attention_resolutions.split(","))
         except ValueError:

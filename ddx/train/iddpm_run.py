@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 from pathlib import Path
 
 import torch
@@ -25,10 +27,28 @@ from ddx.train import (
     seed_everything,
     shutdown,
 )
+from ddx.train.distributed import broadcast_from_main, print_main
 from ddx.train.iddpm import IddpmTrainConfig, IddpmTrainer
 from ddx.train.loop import LoopState
 
 UNTIL_KILLED = 999_999_999  # the official loop runs until killed when lr_anneal_steps is 0
+LOGDIR_ENV = "OPENAI_LOGDIR"  # the official logger's run folder, when set
+
+
+def default_outdir(args: argparse.Namespace, now: datetime.datetime | None = None) -> Path:
+    """The run folder without --outdir, as the official logger.configure(): $OPENAI_LOGDIR when set, else a
+    new folder named after the date and time (ddx: runs/iddpm-<dataset>-<YYYYmmdd-HHMMSS>, -2, -3, ... when
+    that exists already, so a second run never resumes the first)."""
+    logdir = os.environ.get(LOGDIR_ENV, "").strip()
+    if logdir:
+        return Path(logdir).expanduser()
+    name = args.dataset.value if args.dataset is not None else DatasetName.IMAGE_FOLDER.value
+    base = Path("runs") / f"iddpm-{name}-{(now or datetime.datetime.now()).strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def unet_config(args: argparse.Namespace) -> UNetConfig:
@@ -92,6 +112,10 @@ def train_from_args(args: argparse.Namespace) -> LoopState:
     profiling.enable(args.nvtx)
     ctx = init_distributed(args.device)
     try:
+        if args.outdir is None:
+            args.outdir = broadcast_from_main(str(default_outdir(args)) if ctx.is_main else None, ctx)
+            print_main(ctx, f"run directory {args.outdir} (no --outdir given; give --outdir {args.outdir} "
+                            f"to resume this run)")
         seed_everything(rank_seed(args.seed, ctx))
         model_cfg, diffusion_cfg = unet_config(args), diffusion_config(args)
         data_cfg, train_cfg = data_config(args), train_config(args)
@@ -115,5 +139,5 @@ def train_from_args(args: argparse.Namespace) -> LoopState:
         shutdown(ctx)
 
 
-__all__ = ["UNTIL_KILLED", "data_config", "diffusion_config", "loop_config", "train_config", "train_from_args",
+__all__ = ["LOGDIR_ENV", "UNTIL_KILLED", "data_config", "default_outdir", "diffusion_config", "loop_config", "train_config", "train_from_args",
            "unet_config"]

@@ -31,7 +31,7 @@ def _error(main, argv, capsys):
     (["--timestep_respacing", "ddimx"], "argument --timestep_respacing"),
     (["--timestep_respacing", "30"], "cannot divide section of 20 steps into 30"),
     (["--attention_resolutions", "3"], "--attention_resolutions"),
-    (["--num_channels", "48"], "multiple of 32"),
+    (["--num_channels", "48"], "must be multiples of 32: e.g. --num_channels 64"),
     (["--image_size", "24"], "unsupported image size 24"),
     (["--microbatch", "16"], "--microbatch must not exceed --batch_size"),
     (["--use_fp16", "True", "--amp", "bf16"], "--use_fp16 True means --amp fp16"),
@@ -47,9 +47,9 @@ def test_train_flags_are_validated(argv, message, capsys, tmp_path):
     assert message in err
 
 
-def test_train_needs_data_and_outdir(capsys):
+def test_train_needs_data_not_an_outdir(capsys):
     err = _error(train_iddpm.main, ["--image_size", "32"], capsys)
-    assert "give --data_dir" in err and "give --outdir" in err
+    assert "give --data_dir" in err and "outdir" not in err.strip().splitlines()[-1]
 
 
 def test_official_defaults_and_presets():

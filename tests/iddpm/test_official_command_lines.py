@@ -1,0 +1,70 @@
+"""train.py iddpm / sample.py iddpm at the edges: image_train.py's flags without --outdir (a run folder as the
+official logger makes one), --attention_resolutions '' (no attention), and messages that say why a width is
+refused and which values came from the preset or the run."""
+
+import datetime
+import json
+
+import pytest
+
+from ddx.cli import train_iddpm
+from ddx.models.unet import build_unet
+from ddx.train.iddpm_run import LOGDIR_ENV, default_outdir, unet_config
+from tests.cli_errors import expect_user_error, run_cli
+from tests.iddpm._tiny import TINY_FLAGS
+
+NOW = datetime.datetime(2026, 12, 3, 14, 5, 9)
+
+
+def _attention_blocks(args):
+    return sum(type(m).__name__ == "AttentionBlock" for m in build_unet(unet_config(args)).modules())
+
+
+@pytest.mark.parametrize("text", ["", "none", "None"])
+def test_attention_resolutions_empty_means_no_attention(text):
+    at_4 = train_iddpm.parse_args(TINY_FLAGS)
+    without = train_iddpm.parse_args(TINY_FLAGS + ["--attention_resolutions", text])
+    assert (at_4.attention_resolutions, without.attention_resolutions) == ((4,), ())
+    # At 4x4: one block in the encoder, two in the decoder; the middle block keeps its own, as the official UNet.
+    assert _attention_blocks(without) == _attention_blocks(at_4) - 3 == 1
+
+
+def test_a_width_that_32_groups_cannot_split_says_why(capsys):
+    expect_user_error(capsys, "train", ["iddpm", "--preset", "digits", "--num_channels", "8"], 2,
+                      "--num_channels=8, --channel_mult=(1, 2, 2) (from --preset digits): the UNet normalises with "
+                      "32-group GroupNorm", "(8, 16) must be multiples of 32: e.g. --num_channels 32")
+    expect_user_error(capsys, "train", ["iddpm", "--dataset", "digits", "--image_size", "16", "--num_channels", "80",
+                                        "--channel_mult", "1,2"], 2, "--num_channels=80, --channel_mult=(1, 2): ",
+                      "e.g. --num_channels 96")
+
+
+def test_default_outdir_is_openai_logdir_else_a_new_dated_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(LOGDIR_ENV, raising=False)
+    args = train_iddpm.parse_args(["--preset", "digits"])
+    assert args.outdir is None
+    assert str(default_outdir(args, NOW)) == "runs/iddpm-digits-20261203-140509"
+    (tmp_path / "runs/iddpm-digits-20261203-140509").mkdir(parents=True)
+    assert str(default_outdir(args, NOW)) == "runs/iddpm-digits-20261203-140509-2"  # never resumes another run
+    folder = train_iddpm.parse_args(["--data_dir", str(tmp_path)])
+    assert default_outdir(folder, NOW).name == "iddpm-image_folder-20261203-140509"
+    monkeypatch.setenv(LOGDIR_ENV, str(tmp_path / "logs"))
+    assert default_outdir(args, NOW) == tmp_path / "logs"
+
+
+def test_image_train_flags_without_outdir_train_into_the_printed_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(LOGDIR_ENV, raising=False)
+    assert run_cli("train", ["iddpm", *TINY_FLAGS, "--batch_size", "4", "--max_steps", "1"]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("iddpm-digits-")
+    assert f"run directory runs/{run.name}" in capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["flags"]["outdir"] == f"runs/{run.name}" and (run / "checkpoints").is_dir()
+    # The run's flags are the sampler's defaults, and errors say so.
+    expect_user_error(capsys, "sample", ["iddpm", "--model_path", run, "--num_channels", "40"], 2,
+                      f"--num_channels=40, --channel_mult=(1, 2) (from the run at {run}): the UNet normalises")
+    monkeypatch.setenv(LOGDIR_ENV, str(tmp_path / "logdir"))
+    assert run_cli("train", ["iddpm", *TINY_FLAGS, "--batch_size", "4", "--max_steps", "1"]) == 0
+    assert (tmp_path / "logdir" / "config.json").is_file()
+    capsys.readouterr()
