@@ -198,6 +198,7 @@ def resume_mode(args: argparse.Namespace, run_dir: RunDir, trainer: DDGANTrainer
     latest = manager.latest()
     if not args.resume:
         if latest is not None:
+            run_dir.restore_config()
             raise UsageError(f"{run_dir.root} already holds the checkpoints of a run (latest {latest.name}): add "
                              f"--resume to continue it, or give another --outdir (or --exp) for a new run")
         return Resume.NEVER
@@ -207,6 +208,7 @@ def resume_mode(args: argparse.Namespace, run_dir: RunDir, trainer: DDGANTrainer
             convert_official_content(content, trainer, manager, batches_per_epoch, ctx.world_size)
         return Resume.AUTO
     if latest is None:
+        run_dir.restore_config()
         raise CheckpointError(f"--resume: nothing to resume in {run_dir.root}: searched {run_dir.checkpoints_dir} for "
                               f"ckpt_<step>.pt and {content} (official); to start a new run there, leave out --resume")
     return Resume.REQUIRE

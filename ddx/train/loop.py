@@ -36,6 +36,7 @@ from ddx.train.resume import Resume, check_same_run_shape, checkpoint_to_load, l
 from ddx.train.rng import capture_rng_state, restore_rng_state
 from ddx.train.rundir import RunDir
 from ddx.utils.checks import check_positive_int
+from ddx.utils.errors import UserError
 from ddx.utils.progress import Progress
 
 CHECKPOINT_FORMAT = "ddx.train/1"
@@ -303,11 +304,12 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
     if batches_per_epoch < 1:
         raise ValueError("the batch source yields no batch per epoch")
     manager = CheckpointManager(run_dir.checkpoints_dir, config.keep_last, create=ctx.is_main)
-    path = _main_decides(lambda: checkpoint_to_load(resume, manager), ctx)
-    if path is None:
-        state = LoopState(batches_per_epoch=batches_per_epoch)
-    else:
-        state = _restore(trainer, path, batches, ctx)
+    try:
+        path = _main_decides(lambda: checkpoint_to_load(resume, manager), ctx)
+        state = LoopState(batches_per_epoch=batches_per_epoch) if path is None else _restore(trainer, path, batches, ctx)
+    except UserError:
+        run_dir.restore_config()  # the config of a run that did not start must not replace the run's own
+        raise
     run_dir.truncate_metrics(after_step=state.step)
     loop = _Run(trainer, run_dir, config, ctx, manager, state, _batch_size(batches))
     if path is not None:

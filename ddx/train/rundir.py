@@ -74,6 +74,7 @@ class RunDir:
     def __init__(self, root: str | os.PathLike, is_main: bool = True):
         self.root = Path(root)
         self.is_main = is_main
+        self._replaced_config: str | None = None
         if is_main:
             self._make_dirs()
             # Temporaries of a killed earlier run; a live writer's are kept (see remove_stale_temporaries).
@@ -112,10 +113,19 @@ class RunDir:
         return self.root / "checkpoints"
 
     def write_config(self, config: Any) -> None:
-        """Write a dataclass (or a mapping of them) as indented JSON, atomically."""
+        """Write a dataclass (or a mapping of them) as indented JSON, atomically; :meth:`restore_config`
+        puts back the config.json it replaced."""
         if not self.is_main:
             return
+        if self._replaced_config is None and self.config_path.is_file():
+            self._replaced_config = self.config_path.read_text()
         atomic_write_text(self.config_path, json.dumps(to_jsonable(config), indent=2, sort_keys=False) + "\n")
+
+    def restore_config(self) -> None:
+        """Put back the config.json that :meth:`write_config` replaced (a resume that failed its checks
+        must leave the run's own config, which sample.py --run_dir reads); nothing when there was none."""
+        if self.is_main and self._replaced_config is not None:
+            atomic_write_text(self.config_path, self._replaced_config)
 
     def log_metrics(self, record: Mapping[str, Any]) -> None:
         """Append one JSON object as a line of metrics.jsonl."""

@@ -91,8 +91,10 @@ def test_ddgan_resume_with_nothing_to_resume(tmp_path, capsys):
 
 def test_ddgan_reusing_a_run_directory_without_resume(ddgan_run, tmp_path, capsys):
     run = _copy(ddgan_run, tmp_path)
-    expect_user_error(capsys, "train", ["ddgan", *DDGAN_TRAIN, "--max_steps", "3", "--outdir", run], 2,
-                      "already holds the checkpoints", "add --resume", "another --outdir")
+    config = (run / "config.json").read_text()
+    expect_user_error(capsys, "train", ["ddgan", *DDGAN_TRAIN, "--toy_hidden", "32", "--max_steps", "3", "--outdir",
+                                        run], 2, "already holds the checkpoints", "add --resume", "another --outdir")
+    assert (run / "config.json").read_text() == config  # the run's own, which sample.py --run_dir reads
 
 
 def test_resume_with_another_batch_size(ddgan_run, iddpm_run, tmp_path, capsys):
@@ -103,6 +105,8 @@ def test_resume_with_another_batch_size(ddgan_run, iddpm_run, tmp_path, capsys):
     iddpm = shutil.copytree(iddpm_run, tmp_path / "iddpm")
     expect_user_error(capsys, "train", ["iddpm", *IDDPM_FLAGS, "--batch_size", "6", "--max_steps", "3", "--outdir", iddpm], 2,
                       "written with --batch_size 4", "this run has --batch_size 6")
+    for run, original in ((ddgan, ddgan_run), (iddpm, iddpm_run)):  # a resume that did not start keeps the config
+        assert (run / "config.json").read_text() == (original / "config.json").read_text()
 
 
 @pytest.mark.parametrize("model", ["ddgan", "iddpm"])
