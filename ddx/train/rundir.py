@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import errno
 import json
 import math
 import os
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 
 from ddx.train.checkpoint import atomic_save
-from ddx.utils.atomic import atomic_write, atomic_write_text, remove_stale_temporaries
+from ddx.utils.atomic import DiskFullError, atomic_write, atomic_write_text, remove_stale_temporaries
 from ddx.utils.errors import UsageError
 
 
@@ -132,8 +133,14 @@ class RunDir:
         if not self.is_main:
             return
         line = json.dumps(to_jsonable(record), allow_nan=True)
-        with open(self.metrics_path, "a") as f:
-            f.write(line + "\n")
+        try:
+            with open(self.metrics_path, "a") as f:
+                f.write(line + "\n")
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # A cut last line is skipped by read_metrics; the lines before it stand.
+            raise DiskFullError(self.metrics_path, True, "the lines logged before are intact") from err
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The records of metrics.jsonl; an incomplete last line (a crash mid-write) is skipped."""

@@ -107,3 +107,20 @@ def test_checkpoint_manager_cleans_its_folder(tmp_path):
     CheckpointManager(tmp_path, keep_last=1)
     assert not left.exists()
     assert remove_stale_temporaries(tmp_path / "missing") == []
+
+
+def test_metrics_line_on_a_full_disk(tmp_path, monkeypatch):
+    run = RunDir(tmp_path)
+    run.log_metrics({"step": 1, "loss": 0.5})
+    real_open = open
+
+    def full(path, mode="r", *args, **kwargs):
+        if "a" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full)
+    with pytest.raises(DiskFullError, match=f"writing {run.metrics_path} failed and the lines logged before are intact"):
+        run.log_metrics({"step": 2, "loss": 0.4})
+    monkeypatch.undo()
+    assert run.read_metrics() == [{"step": 1, "loss": 0.5}]
