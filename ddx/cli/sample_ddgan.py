@@ -201,16 +201,22 @@ def _weights_from_payload(payload: Any, generator: torch.nn.Module, raw: bool, n
     raise CheckpointError(f"{name} is neither a ddx checkpoint, an official content.pth nor a netG state_dict")
 
 
+def _saved_epochs(run_dir: Path) -> list[int]:
+    """The epochs of the netG_<epoch>.pth files in a run directory, ascending."""
+    names = (re.match(r"^netG_(\d+)\.pth$", p.name) for p in run_dir.iterdir())
+    return sorted(int(match.group(1)) for match in names if match)
+
+
 def _epoch_file(run_dir: Path, epoch: int) -> Path:
     """<run_dir>/netG_<epoch>.pth, or a CheckpointError listing the epochs that are there."""
     path = run_dir / generator_file(epoch)
     if path.is_file():
         return path
-    epochs = sorted(int(m.group(1)) for m in (re.match(r"^netG_(\d+)\.pth$", p.name) for p in run_dir.iterdir()) if m)
-    there = (f"the epochs saved there are {', '.join(map(str, epochs))}" if epochs
+    epochs = _saved_epochs(run_dir)
+    there = (f"the epochs saved there are {', '.join(map(str, epochs))}; give --epoch_id one of them" if epochs
              else "it holds no netG_<epoch>.pth (train.py ddgan writes one every --save_ckpt_every epochs)")
-    raise CheckpointError(f"no {generator_file(epoch)} in {run_dir}: {there}; give --epoch_id one of them, "
-                          f"or leave it out for the latest ddx checkpoint")
+    raise CheckpointError(f"no {generator_file(epoch)} in {run_dir}: {there}, or leave --epoch_id out for the latest "
+                          f"ddx checkpoint")
 
 
 def _latest_checkpoint(run_dir: Path) -> Path:
@@ -218,7 +224,10 @@ def _latest_checkpoint(run_dir: Path) -> Path:
     path, skipped = CheckpointManager(run_dir / "checkpoints", 1, create=False).newest_intact()
     if path is None:
         found = f" (corrupt: {'; '.join(f'{p.name}: {why}' for p, why in skipped)})" if skipped else ""
-        raise CheckpointError(f"no ddx checkpoint in {run_dir / 'checkpoints'}{found}: give --checkpoint or --epoch_id")
+        epochs = _saved_epochs(run_dir)
+        saved = f" (saved there: {', '.join(map(str, epochs))})" if epochs else ""
+        raise CheckpointError(f"no ddx checkpoint in {run_dir / 'checkpoints'}{found}: give --checkpoint, or "
+                              f"--epoch_id{saved} for a netG_<epoch>.pth")
     for bad, why in skipped:
         print(f"warning: skipping the corrupt checkpoint {bad} ({why}); using {path.name}", file=sys.stderr)
     return path

@@ -189,6 +189,9 @@ def test_epoch_id_without_its_file_lists_the_epochs(ddgan_run, tmp_path, capsys)
         save_official_generator(run / f"netG_{epoch}.pth", state)
     expect_user_error(capsys, "sample", ["ddgan", "--run_dir", run, "--epoch_id", "999"], 1,
                       "the epochs saved there are 3, 10", "give --epoch_id one of them")
+    shutil.rmtree(run / "checkpoints")
+    expect_user_error(capsys, "sample", ["ddgan", "--run_dir", run], 1, "no ddx checkpoint in",
+                      "--epoch_id (saved there: 3, 10)")
 
 
 def test_nan_loss_names_the_last_good_checkpoint(tmp_path, capsys):
