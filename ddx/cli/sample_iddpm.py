@@ -44,7 +44,7 @@ from ddx.sample.iddpm import Weights, evaluate_bpd, generate_samples, load_iddpm
 from ddx.train.checkpoint import CheckpointError, CheckpointManager
 from ddx.train.distributed import resolve_device
 from ddx.train.iddpm import AutocastModel
-from ddx.train.iddpm_run import data_config, diffusion_config, unet_config
+from ddx.train.iddpm_run import data_config, diffusion_config, logger_dir, unet_config
 
 NLL = "nll"
 
@@ -59,7 +59,8 @@ def build_parser(nll: bool) -> argparse.ArgumentParser:
     add("--weights", type=enum_choice(Weights), default=Weights.EMA, help="of a ddx run: ema (default) or model")
     add("--ema_rate", type=float, default=None, help="which EMA of a ddx run (default: its first rate)")
     add("--clip_denoised", type=str2bool, default=True)
-    add("--outdir", default=None, help="default: <run>/samples for a ddx run")
+    add("--outdir", default=None, help="default: <run>/samples for a ddx run, else $OPENAI_LOGDIR (as the official "
+                                       "logger), else a new runs/iddpm-samples-<YYYYmmdd-HHMMSS>")
     if nll:
         add("--num_samples", type=positive_int, default=1000, help="images to evaluate (fewer if the split ends)")
         add("--batch_size", type=positive_int, default=1)
@@ -161,17 +162,21 @@ def parse_args(argv: list[str]):
     if nll:
         checks.require(args.dataset is not None or bool(args.data_dir), ["data_dir", "dataset"],
                        "give --data_dir or --dataset (e.g. digits) to evaluate on")
-    checks.require(args.outdir is not None or (loaded is not None and loaded.run_flags is not None), ["outdir"],
-                   "give --outdir (it defaults to <run>/samples only for a ddx run)")
     checks.report(parser)
     return args, loaded, nll
 
 
-def _outdir(args, model_path: Path) -> Path:
+def _outdir(args, model_path: Path, loaded, nll: bool) -> Path:
+    """--outdir; else <run>/samples for a ddx run; else, as image_sample.py's logger, $OPENAI_LOGDIR or a new
+    runs/iddpm-samples-<YYYYmmdd-HHMMSS> (printed)."""
     if args.outdir is not None:
         return Path(args.outdir)
-    run = model_path if model_path.is_dir() else model_path.parent.parent
-    return run / "samples"
+    if loaded.run_flags is not None:
+        run = model_path if model_path.is_dir() else model_path.parent.parent
+        return run / "samples"
+    outdir = logger_dir("iddpm-nll" if nll else "iddpm-samples")
+    print(f"writing to {outdir} (no --outdir given)", file=sys.stderr)
+    return outdir
 
 
 def _model(args, loaded, device):
@@ -200,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     generator = torch.Generator(device).manual_seed(args.seed)
     model = _model(args, loaded, device)
     diffusion = diffusion_config(args).build(fused=args.fused)
-    outdir = _outdir(args, Path(args.model_path))
+    outdir = _outdir(args, Path(args.model_path), loaded, nll)
     outdir.mkdir(parents=True, exist_ok=True)
     print(f"model: {loaded.source}; {diffusion.num_timesteps} sampling steps", file=sys.stderr)
     if nll:

@@ -6,8 +6,9 @@ explicit flags override: cifar10, imagenet64, digits), --dataset, --outdir, --ma
 --amp, --nvtx, --fused/--no-fused, --seed, --num_threads, --channel_mult and --export_official.
 The resolved flags and configs go to <outdir>/config.json; without --outdir the run folder is
 $OPENAI_LOGDIR when set (as the official logger), else a new runs/iddpm-<dataset>-<YYYYmmdd-HHMMSS>,
-printed at the start. --attention_resolutions '' (or none) builds a UNet without attention. Launch with torchrun for several ranks
-(--batch_size is per rank, as the official).
+printed at the start. --attention_resolutions '' (or none) builds a UNet without attention (but the
+middle block's, as the official). Launch with torchrun for several ranks (--batch_size is per rank, as the
+official).
 """
 
 from __future__ import annotations

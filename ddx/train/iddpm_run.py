@@ -39,11 +39,16 @@ def default_outdir(args: argparse.Namespace, now: datetime.datetime | None = Non
     """The run folder without --outdir, as the official logger.configure(): $OPENAI_LOGDIR when set, else a
     new folder named after the date and time (ddx: runs/iddpm-<dataset>-<YYYYmmdd-HHMMSS>, -2, -3, ... when
     that exists already, so a second run never resumes the first)."""
+    name = args.dataset.value if args.dataset is not None else DatasetName.IMAGE_FOLDER.value
+    return logger_dir(f"iddpm-{name}", now)
+
+
+def logger_dir(prefix: str, now: datetime.datetime | None = None) -> Path:
+    """$OPENAI_LOGDIR when set, else a new runs/<prefix>-<YYYYmmdd-HHMMSS> (-2, -3, ... when that exists)."""
     logdir = os.environ.get(LOGDIR_ENV, "").strip()
     if logdir:
         return Path(logdir).expanduser()
-    name = args.dataset.value if args.dataset is not None else DatasetName.IMAGE_FOLDER.value
-    base = Path("runs") / f"iddpm-{name}-{(now or datetime.datetime.now()).strftime('%Y%m%d-%H%M%S')}"
+    base = Path("runs") / f"{prefix}-{(now or datetime.datetime.now()).strftime('%Y%m%d-%H%M%S')}"
     path, n = base, 1
     while path.exists():
         n += 1
@@ -139,5 +144,5 @@ def train_from_args(args: argparse.Namespace) -> LoopState:
         shutdown(ctx)
 
 
-__all__ = ["LOGDIR_ENV", "UNTIL_KILLED", "data_config", "default_outdir", "diffusion_config", "loop_config", "train_config", "train_from_args",
-           "unet_config"]
+__all__ = ["LOGDIR_ENV", "UNTIL_KILLED", "data_config", "default_outdir", "diffusion_config", "logger_dir",
+           "loop_config", "train_config", "train_from_args", "unet_config"]

@@ -68,3 +68,22 @@ def test_image_train_flags_without_outdir_train_into_the_printed_run_folder(tmp_
     assert run_cli("train", ["iddpm", *TINY_FLAGS, "--batch_size", "4", "--max_steps", "1"]) == 0
     assert (tmp_path / "logdir" / "config.json").is_file()
     capsys.readouterr()
+
+
+def test_image_sample_flags_without_outdir_write_to_the_logger_folder(tmp_path, monkeypatch, capsys):
+    from ddx.checkpoints.iddpm_official import export_official
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(LOGDIR_ENV, raising=False)
+    args = train_iddpm.parse_args(TINY_FLAGS)
+    export_official(tmp_path, 0, build_unet(unet_config(args)).state_dict(), {}, None)
+    sample = ["iddpm", "--model_path", tmp_path / "model000000.pt", *TINY_FLAGS[2:], "--num_samples", "2",
+              "--batch_size", "2", "--timestep_respacing", "2"]
+    assert run_cli("sample", sample) == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("iddpm-samples-") and (folder / "samples_2x8x8x3.npz").is_file()
+    assert f"writing to runs/{folder.name}" in capsys.readouterr().err
+    monkeypatch.setenv(LOGDIR_ENV, str(tmp_path / "logdir"))
+    assert run_cli("sample", sample) == 0
+    assert (tmp_path / "logdir" / "samples_2x8x8x3.npz").is_file()
+    capsys.readouterr()
