@@ -195,7 +195,8 @@ def _load_on_every_rank(path: Path, ctx: DistContext) -> Any:
 def _restore(trainer: Trainer, path: Path, batches: BatchSource, ctx: DistContext) -> LoopState:
     payload = _load_on_every_rank(path, ctx)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint written by ddx.train.run")
+        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint written by ddx.train.run: resume from "
+                              f"the checkpoints/ckpt_<step>.pt of a ddx run")
     ours = trainer.state_dict()
     # Most of the trainer's entries absent: another model's checkpoint (one new entry is left to load_state_dict).
     if not isinstance(payload.get("trainer"), Mapping) or len(set(ours) - set(payload["trainer"])) > len(ours) // 2:

@@ -276,3 +276,10 @@ def test_sample_outdir_that_is_a_file(ddgan_run, iddpm_run, tmp_path, capsys):
                                              "--outdir", outdir], 1, str(outdir), "a file stands where a folder is needed")
         expect_user_error(capsys, "sample", ["iddpm", "--model_path", iddpm_run, "--num_samples", "1", "--no-fused",
                                              "--outdir", outdir], 1, str(outdir), "a file stands where a folder is needed")
+
+
+def test_iddpm_resume_from_a_file_that_is_no_resume_point(iddpm_run, tmp_path, capsys):
+    ema = iddpm_run / "ema_0.9999_000002.pt"
+    expect_user_error(capsys, "train", ["iddpm", *IDDPM_TRAIN, "--max_steps", "3", "--outdir", tmp_path,
+                                        "--resume_checkpoint", ema], 1, f"{ema} is not a ddx.train/1 checkpoint",
+                      "checkpoints/ckpt_<step>.pt of a ddx run")
