@@ -31,14 +31,19 @@ IDDPM counts steps (``LoopConfig(max_steps=N, save_interval=S)``); DDGAN counts 
 
 What :func:`run` does
 ---------------------
-- Resumes (``Resume.AUTO`` by default) from the newest ``run_dir/checkpoints/ckpt_<step>.pt`` or a given
+- Resumes (``Resume.AUTO`` by default) from the newest intact ``run_dir/checkpoints/ckpt_<step>.pt`` or a given
   path: trainer state, every rank's RNG states (torch CPU/CUDA, numpy, random) and the data position
   (epoch, batch within the epoch), so the continuation is bit-identical to an uninterrupted run on the
   CPU. Each rank memory-maps the file where it sees the same file as rank 0 (one node, shared
   storage; compared by size, mtime and the zip directory); rank 0 sends it to the other ranks only
-  (no shared disk needed).
+  (no shared disk needed). A corrupt newer checkpoint is renamed ``<name>.corrupt`` with a warning; a
+  checkpoint of another world size, per-rank batch, data or model is refused naming what differs
+  (ddx.train.resume), and the config.json the caller wrote is put back.
+- At the start, rank 0 removes the ``.tmp-*`` files killed processes left (ddx.utils.atomic); a write
+  that fills the disk raises DiskFullError naming the file, the previous checkpoint intact.
 - Each step: ``train_step``, then the NaN guard (NonFiniteLossError naming the term and step, raised
-  on every rank together, before that step can be checkpointed), then logging every ``log_interval``
+  on every rank together, before that step can be checkpointed; its message names the last good
+  checkpoint), then logging every ``log_interval``
   steps (losses averaged over ranks, to ``metrics.jsonl``), checkpoints every ``save_interval`` steps.
 - After an epoch's last batch: ``on_epoch_end(epoch)``, then a checkpoint every ``save_every_epochs``.
 - At the end: a final checkpoint. Checkpoints are atomic and the ``keep_last`` newest are kept.
