@@ -12,7 +12,8 @@ names as train.py ddgan / the official test_ddgan.py). --checkpoint takes a ddx 
 official content.pth or an official netG_<epoch>.pth. Outputs under --outdir: images -> grid.png,
 images/<i>.png (lossless), samples.npz (arr_0 uint8 NHWC); 2-D data -> scatter.png, samples.npz (arr_0
 float32 (N, 2)); metrics.json with the 2-D mode/quality metrics, the stacked-digits mode coverage or the FID.
-Sampling reads no data: --data_root is needed only for --fid. --num_samples defaults to 2,000 for 2-D data,
+Sampling reads no data: --data_root is needed only for --fid (or --real_img_dir, a folder of real images
+as the FID reference, as test_ddgan.py). --num_samples defaults to 2,000 for 2-D data,
 10,000 for stacked_digits, 50,000 with --fid, else one --batch_size batch (200), as test_ddgan.py draws.
 """
 
@@ -36,7 +37,7 @@ from ddx.checkpoints.ddgan_official import (
 )
 from ddx.checkpoints.identify import Family, identify, mismatch_message, ncsnpp_flags_of, wrong_family_message
 from ddx.cli.validators import FlagChecks, existing_dir, existing_file, non_negative_int, positive_int
-from ddx.data.factory import TOY, DatasetName, build_dataset
+from ddx.data.factory import TOY, DataConfig, DatasetName, build_dataset
 from ddx.data.toy2d import mixture_spec
 from ddx.nn.fused import set_fused
 from ddx.sample.ddgan import generate, write_images, write_metrics, write_points
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pt_inception-2015-12-05-6726825d.pth (default: the torch hub cache)")
     fid.add_argument("--fid_stats", type=Path, default=None,
                      help="cache of the reference statistics (default <outdir>/fid_reference.npz)")
+    fid.add_argument("--real_img_dir", type=existing_dir, default=None,
+                     help="(test_ddgan.py) a folder of real images as the FID reference, instead of the dataset at "
+                          "--data_root; ignored without --fid")
     fid.add_argument("--classifier", type=Path, default=None,
                      help="ddx digit classifier for stacked-digits mode coverage (default: ddx's cache)")
     add_model_flags(parser)
@@ -166,7 +170,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser, args, checks = _parse([*argv, "--run_dir", str(found)])
     if args.num_samples is None:
         args.num_samples = default_num_samples(args)
-    check_model_flags(args, checks, reads_data=args.fid, builds_discriminator=False)
+    check_model_flags(args, checks, reads_data=args.fid and args.real_img_dir is None, builds_discriminator=False)
     checks.exclusive("checkpoint", "epoch_id")
     checks.requires("epoch_id", "run_dir")
     checks.require(not args.fid or not is_toy(args), ["fid", "dataset"], "FID applies to image datasets")
@@ -270,6 +274,17 @@ def evaluate_points(points: torch.Tensor, args: argparse.Namespace) -> dict[str,
             "high_quality_fraction": metrics.high_quality_fraction, "num_samples": int(points.shape[0])}
 
 
+def fid_reference(args: argparse.Namespace) -> tuple[DataConfig, Path]:
+    """The FID reference images (the folder --real_img_dir, else the dataset at --data_root) and the file of
+    their statistics (--fid_stats, else <outdir>/fid_reference.npz)."""
+    if args.real_img_dir is not None:
+        config = DataConfig(DatasetName.IMAGE_FOLDER, root=str(args.real_img_dir), image_size=args.image_size,
+                            seed=args.seed)
+    else:
+        config = data_config(args)
+    return config, args.fid_stats if args.fid_stats is not None else args.outdir / "fid_reference.npz"
+
+
 def evaluate_images(images: torch.Tensor, args: argparse.Namespace) -> dict[str, Any]:
     metrics: dict[str, Any] = {"num_samples": int(images.shape[0])}
     if args.dataset is DatasetName.STACKED_DIGITS:
@@ -283,8 +298,7 @@ def evaluate_images(images: torch.Tensor, args: argparse.Namespace) -> dict[str,
         from ddx.eval.fid import FIDEvaluator
 
         evaluator = FIDEvaluator.from_weights(args.inception_weights, device=args.device)
-        config = data_config(args)
-        cache = args.fid_stats if args.fid_stats is not None else args.outdir / "fid_reference.npz"
+        config, cache = fid_reference(args)
         reference = evaluator.reference_statistics(build_dataset(config), cache, config.key())
         batches = iter(images.split(evaluator.batch_size))
         metrics["fid"] = evaluator.fid(lambda n: next(batches), images.shape[0], reference)

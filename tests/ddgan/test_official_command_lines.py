@@ -169,3 +169,19 @@ def test_num_process_per_node_2_trains_on_two_ranks(tmp_path, no_torchrun):
     # Each of the two ranks takes half of the 64 points: 4 steps of 8 per rank make the epoch.
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 4 and (tmp_path / "run" / "netG_0.pth").is_file()
+
+
+def test_real_img_dir_is_the_fid_reference_folder(tmp_path, capsys):
+    checkpoint, real = tmp_path / "netG_1200.pth", tmp_path / "real"
+    checkpoint.write_bytes(b"")
+    real.mkdir()
+    base = ["--preset", "cifar10", "--checkpoint", str(checkpoint), "--compute_fid", "--outdir", str(tmp_path / "o")]
+    args = sample_ddgan.parse_args(base + ["--real_img_dir", str(real)])  # no --data_root needed
+    config, stats = sample_ddgan.fid_reference(args)
+    assert (config.name, config.root, config.image_size, stats) == (
+        DatasetName.IMAGE_FOLDER, str(real), 32, tmp_path / "o" / "fid_reference.npz")
+    data = sample_ddgan.parse_args(base + ["--data_root", str(real), "--fid_stats", str(tmp_path / "s.npz")])
+    config, stats = sample_ddgan.fid_reference(data)
+    assert (config.name, config.root, stats) == (DatasetName.CIFAR10, str(real), tmp_path / "s.npz")
+    expect_user_error(capsys, "sample", ["ddgan", *base, "--real_img_dir", checkpoint], 2,
+                      "argument --real_img_dir: not a directory")
