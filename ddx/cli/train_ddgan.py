@@ -127,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="processes (GPUs) per node; above 1 outside torchrun, ddx launches "
                             "torchrun --nproc_per_node N with the other flags (and prints that command)")
     procs.add_argument("--node_rank", type=non_negative_int, default=0, help="this node's index")
-    procs.add_argument("--local_rank", type=non_negative_int, default=0,
-                       help="accepted for torch.distributed.launch; ddx reads LOCAL_RANK")
+    procs.add_argument("--local_rank", "--local-rank", type=non_negative_int, default=0,
+                       help="accepted for torch.distributed.launch (--local-rank); ddx reads LOCAL_RANK")
     procs.add_argument("--master_address", default="127.0.0.1", help="address of node 0")
     return parser
 
@@ -221,7 +221,7 @@ TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "train.py"
 
 def without_launch_flags(argv: Sequence[str]) -> list[str]:
     """argv less the official launcher flags (``--flag value`` and ``--flag=value``)."""
-    names = {"--" + dest for dest in LAUNCH_FLAGS}
+    names = {"--" + dest for dest in LAUNCH_FLAGS} | {"--local-rank"}
     out, skip = [], False
     for arg in argv:
         if skip:

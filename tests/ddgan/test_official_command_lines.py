@@ -136,6 +136,9 @@ def test_num_process_per_node_stands_for_torchrun(monkeypatch, capsys, no_torchr
     args = train_ddgan.parse_args(argv)
     assert train_ddgan.torchrun_command(args, argv) == [
         "torchrun", "--nproc_per_node", "4", "--standalone", "train.py", "ddgan", "--preset", "toy25", "--lr_g", "1e-3"]
+    launch = argv + ["--local-rank=0"]  # as torch.distributed.launch passes it
+    command = train_ddgan.torchrun_command(train_ddgan.parse_args(launch), launch)
+    assert command[4:] == ["train.py", "ddgan", "--preset", "toy25", "--lr_g", "1e-3"]
     nodes = argv + ["--num_proc_node=2", "--node_rank", "1", "--master_address", "10.0.0.1"]
     assert train_ddgan.torchrun_command(train_ddgan.parse_args(nodes), nodes)[:11] == [
         "torchrun", "--nproc_per_node", "4", "--nnodes", "2", "--node_rank", "1", "--master_addr", "10.0.0.1",
