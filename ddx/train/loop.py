@@ -339,7 +339,9 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
         if loop.saved_at != loop.position():
             loop.save()
     except NonFiniteLossError as err:
-        err.note_checkpoint(manager.latest())
+        # Every rank raises it at the same step (check_finite all-reduces), so this broadcast meets on all;
+        # rank 0's view counts, as ranks without shared storage see no checkpoints.
+        err.note_checkpoint(broadcast_from_main(manager.latest() if ctx.is_main else None, ctx))
         raise
     finally:
         progress.close()

@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -124,3 +125,16 @@ def test_metrics_line_on_a_full_disk(tmp_path, monkeypatch):
         run.log_metrics({"step": 2, "loss": 0.4})
     monkeypatch.undo()
     assert run.read_metrics() == [{"step": 1, "loss": 0.5}]
+
+
+def test_nan_on_two_ranks_names_rank_zeros_last_checkpoint(tmp_path):
+    script = Path(__file__).with_name("_train_toy.py")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["PYTHONPATH"] = str(script.parents[2])
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone", str(script),
+         "--run-dir", str(tmp_path), "--batch-size", "4", "--max-steps", "12", "--save-interval", "5",
+         "--nan-at-step", "7"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    # Both ranks stop at step 8 and name the checkpoint rank 0 wrote, none of them waiting forever.
+    assert result.stderr.count(f"the last good checkpoint is {tmp_path / 'checkpoints' / 'ckpt_000000005.pt'}") == 2
