@@ -4,8 +4,13 @@ refused and which values came from the preset or the run."""
 
 import datetime
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import torch
 
 from ddx.cli import train_iddpm
 from ddx.models.unet import build_unet
@@ -87,3 +92,17 @@ def test_image_sample_flags_without_outdir_write_to_the_logger_folder(tmp_path, 
     assert run_cli("sample", sample) == 0
     assert (tmp_path / "logdir" / "samples_2x8x8x3.npz").is_file()
     capsys.readouterr()
+
+
+def test_two_ranks_without_outdir_share_rank_0s_run_folder(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", LOGDIR_ENV)}
+    env["PYTHONPATH"] = str(root)
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+         str(root / "train.py"), "iddpm", *TINY_FLAGS, "--batch_size", "2", "--max_steps", "2", "--save_interval", "2"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    (run,) = (tmp_path / "runs").iterdir()  # one folder, though the ranks need not start in the same second
+    assert result.stderr.count("run directory runs/iddpm-digits-") == 1  # printed by rank 0
+    assert torch.load(run / "checkpoints" / "ckpt_000000002.pt", weights_only=False)["world_size"] == 2
