@@ -106,3 +106,12 @@ def test_two_ranks_without_outdir_share_rank_0s_run_folder(tmp_path):
     (run,) = (tmp_path / "runs").iterdir()  # one folder, though the ranks need not start in the same second
     assert result.stderr.count("run directory runs/iddpm-digits-") == 1  # printed by rank 0
     assert torch.load(run / "checkpoints" / "ckpt_000000002.pt", weights_only=False)["world_size"] == 2
+
+
+@pytest.mark.parametrize("text", ["", "none"])
+def test_create_model_takes_no_attention_where_script_util_fails(text):
+    from ddx.models.unet_config import create_model, parse_attention_resolutions
+
+    assert parse_attention_resolutions(text) == ()
+    model = create_model(16, 32, 1, False, False, False, text, 4, -1, True, 0.0, channel_mult=(1, 2))
+    assert sum(type(m).__name__ == "AttentionBlock" for m in model.modules()) == 1  # the middle block's
