@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from ddx.data.toy2d import mixture_spec
 from ddx.nn.fused import set_fused
 from ddx.sample.ddgan import generate, write_images, write_metrics, write_points
 from ddx.train import CheckpointError, CheckpointManager
+from ddx.train.checkpoint import warn_skipped
 from ddx.train.distributed import resolve_device
 from ddx.train.ddgan_setup import (
     OFFICIAL_DATASETS,
@@ -232,8 +232,7 @@ def _latest_checkpoint(run_dir: Path) -> Path:
         saved = f" (saved there: {', '.join(map(str, epochs))})" if epochs else ""
         raise CheckpointError(f"no ddx checkpoint in {run_dir / 'checkpoints'}{found}: give --checkpoint, or "
                               f"--epoch_id{saved} for a netG_<epoch>.pth")
-    for bad, why in skipped:
-        print(f"warning: skipping the corrupt checkpoint {bad} ({why}); using {path.name}", file=sys.stderr)
+    warn_skipped(skipped, path)
     return path
 
 

@@ -41,7 +41,7 @@ from ddx.models.unet import build_unet
 from ddx.nn.fused import set_fused
 from ddx.presets.iddpm import PRESETS, preset_defaults
 from ddx.sample.iddpm import Weights, evaluate_bpd, generate_samples, load_iddpm_weights, save_grid, save_npz
-from ddx.train.checkpoint import CheckpointError, CheckpointManager
+from ddx.train.checkpoint import CheckpointError, CheckpointManager, warn_skipped
 from ddx.train.distributed import resolve_device
 from ddx.train.iddpm import AutocastModel
 from ddx.train.iddpm_run import data_config, diffusion_config, logger_dir, unet_config
@@ -116,8 +116,7 @@ def _intact_checkpoint(model_path: str) -> str:
     intact, skipped = CheckpointManager(path / "checkpoints", keep_last=1, create=False).newest_intact()
     if intact is None or not skipped:
         return model_path
-    for bad, why in skipped:
-        print(f"warning: skipping the corrupt checkpoint {bad} ({why}); using {intact.name}", file=sys.stderr)
+    warn_skipped(skipped, intact)
     return str(intact)
 
 

@@ -13,6 +13,7 @@ import io
 import os
 import pickle
 import re
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,12 @@ def checkpoint_problem(path: str | os.PathLike) -> str | None:
     if not any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
         return "a zip archive without torch.save's data.pkl"
     return None
+
+
+def warn_skipped(skipped: list[tuple[Path, str]], using: Path) -> None:
+    """Tell, on stderr, which corrupt checkpoints (path, why) were passed over for ``using``."""
+    for path, why in skipped:
+        print(f"warning: skipping the corrupt checkpoint {path} ({why}); using {using.name}", file=sys.stderr, flush=True)
 
 
 def checkpoint_fingerprint(path: str | os.PathLike) -> tuple[int, int, str] | None:
