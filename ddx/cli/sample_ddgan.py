@@ -42,6 +42,7 @@ from ddx.nn.fused import set_fused
 from ddx.sample.ddgan import generate, write_images, write_metrics, write_points
 from ddx.train import CheckpointError, CheckpointManager
 from ddx.train.checkpoint import warn_skipped
+from ddx.train.rundir import read_run_config
 from ddx.train.distributed import resolve_device
 from ddx.train.ddgan_setup import (
     OFFICIAL_DATASETS,
@@ -106,7 +107,7 @@ def _run_config_defaults(run_dir: Path | None) -> dict[str, Any]:
     """The flags recorded in <run_dir>/config.json (if there is one), as parser defaults."""
     if run_dir is None or not (run_dir / CONFIG_FILE).is_file():
         return {}
-    recorded = json.loads((run_dir / CONFIG_FILE).read_text()).get("args", {})
+    recorded = read_run_config(run_dir / CONFIG_FILE).get("args", {})
     ours = {action.dest for action in build_parser()._actions}
     skip = {"outdir", "batch_size", "seed", "device", "nvtx", "preset", "fused"}
     return {k: v for k, v in recorded.items() if k in ours and k not in skip}

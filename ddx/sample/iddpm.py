@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 from ddx.checkpoints.iddpm_official import load_official_state_dict
 from ddx.profiling import nvtx_range
 from ddx.train.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
-from ddx.train.rundir import images_to_uint8_grid
+from ddx.train.rundir import images_to_uint8_grid, read_run_config
 
 
 class Weights(enum.Enum):
@@ -58,7 +57,7 @@ def _run_checkpoint(path: Path) -> Path | None:
 def _run_flags(checkpoint: Path) -> dict[str, Any] | None:
     for config in (checkpoint.parent.parent / "config.json", checkpoint.parent / "config.json"):
         if config.is_file():
-            return json.loads(config.read_text()).get("flags")
+            return read_run_config(config).get("flags")
     return None
 
 

@@ -283,3 +283,13 @@ def test_iddpm_resume_from_a_file_that_is_no_resume_point(iddpm_run, tmp_path, c
     expect_user_error(capsys, "train", ["iddpm", *IDDPM_TRAIN, "--max_steps", "3", "--outdir", tmp_path,
                                         "--resume_checkpoint", ema], 1, f"{ema} is not a ddx.train/1 checkpoint",
                       "checkpoints/ckpt_<step>.pt of a ddx run")
+
+
+def test_run_directory_with_a_broken_config(ddgan_run, iddpm_run, tmp_path, capsys):
+    for model, run in (("ddgan", ddgan_run), ("iddpm", iddpm_run)):
+        copy = shutil.copytree(run, tmp_path / model)
+        (copy / "config.json").write_text('{"args": {"nz": ')  # cut short
+        argv, code = ((["ddgan", "--run_dir", copy], 1) if model == "ddgan" else
+                      (["iddpm", "--model_path", copy, "--num_samples", "1"], 2))
+        expect_user_error(capsys, "sample", argv, code, f"the run's {copy / 'config.json'} cannot be read",
+                          "restore it from a copy")
