@@ -17,6 +17,15 @@ SHORT_STEPS = 5000
 
 
 def test_short_toy25_run_learns(tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        _train_sample_and_check(tmp_path)
+    finally:
+        # train.py sets one thread for the 2-D MLPs, as this test does: later tests get theirs back.
+        torch.set_num_threads(threads)
+
+
+def _train_sample_and_check(tmp_path):
     torch.set_num_threads(1)  # tiny MLPs: a second thread only waits on the first
     run_dir, out = tmp_path / "run", tmp_path / "samples"
     assert train_ddgan.main(["--preset", "toy25", "--max_steps", str(SHORT_STEPS), "--outdir", str(run_dir),
