@@ -52,7 +52,7 @@ def _copy(run, tmp_path):
 def test_train_on_a_missing_gpu(device, tmp_path, capsys):
     expect_user_error(capsys, "train", ["ddgan", *DDGAN_TRAIN, "--max_steps", "1", "--outdir", tmp_path / "ddgan",
                                         "--device", device], 2, f"--device {device}", "available here: cpu")
-    # train.py iddpm checks --device in its parser (ddx.cli.train_iddpm).
+    # Both families check availability in one place (ddx.train.distributed.resolve_device).
     expect_user_error(capsys, "train", ["iddpm", *IDDPM_TRAIN, "--max_steps", "1", "--outdir", tmp_path / "iddpm",
                                         "--device", device], 2, "--device", device, "available")
 
