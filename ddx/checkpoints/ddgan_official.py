@@ -23,10 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ddx.models.ncsnpp import strip_module_prefix
-from ddx.train.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from ddx.checkpoints.io import CheckpointError, atomic_save, load_checkpoint
+from ddx.checkpoints.state_dict import add_module_prefix, strip_module_prefix
 
-DDP_PREFIX = "module."
 CONTENT_KEYS = ("epoch", "global_step", "args", "netG_dict", "optimizerG", "schedulerG", "netD_dict",
                 "optimizerD", "schedulerD")
 CONTENT_FILE = "content.pth"
@@ -35,11 +34,6 @@ CONTENT_FILE = "content.pth"
 def generator_file(epoch: int) -> str:
     """The official name of the generator file of an epoch: netG_<epoch>.pth."""
     return f"netG_{epoch}.pth"
-
-
-def add_module_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str = DDP_PREFIX) -> dict[str, torch.Tensor]:
-    """Keys as a DistributedDataParallel module names them ('module.<name>')."""
-    return {prefix + k: v for k, v in state_dict.items()}
 
 
 def load_official(path: str | os.PathLike) -> Any:

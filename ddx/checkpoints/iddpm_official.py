@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from ddx.train.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from ddx.checkpoints.io import CheckpointError, atomic_save, load_checkpoint
+from ddx.checkpoints.state_dict import strip_module_prefix
 
 _MODEL_NAME = re.compile(r"^model(\d+)\.pt$")
-_DDP_PREFIX = "module."
 
 
 def model_filename(step: int) -> str:
@@ -66,9 +66,7 @@ def load_official_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]
     state = load_checkpoint(path)
     if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} is not a model state_dict (a mapping of parameter names to tensors)")
-    if all(key.startswith(_DDP_PREFIX) for key in state):
-        state = {key[len(_DDP_PREFIX):]: value for key, value in state.items()}
-    return dict(state)
+    return strip_module_prefix(state)
 
 
 def official_siblings(model_path: str | os.PathLike, rates: tuple[float, ...]) -> dict[str, Path | None]:

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from ddx.checkpoints.ddgan_official import CONTENT_KEYS
-from ddx.models.ncsnpp import strip_module_prefix
-from ddx.train.loop import CHECKPOINT_FORMAT
+from ddx.checkpoints.io import CHECKPOINT_FORMAT
+from ddx.checkpoints.state_dict import strip_module_prefix
 
 _SHOWN = 3  # mismatched parameters named in a message
 _SAMPLED_FILES = {"ddgan": "a generator's file (netG_<epoch>.pth, content.pth or a ddx ckpt_<step>.pt)",

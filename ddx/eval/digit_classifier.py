@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ddx.data.common import Split
 from ddx.data.digits import DEFAULT_DIGITS_SIZE, digits_tensor
-from ddx.train.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from ddx.checkpoints.io import CheckpointError, atomic_save, load_checkpoint
 from ddx.utils.progress import Progress
 
 CLASSIFIER_FORMAT = "ddx-digit-classifier-v1"

@@ -50,7 +50,7 @@ What :func:`run` does
 - Only rank 0 writes files and shows progress (a redrawn line on a TTY, a line per log otherwise).
 """
 
-from ddx.train.checkpoint import (
+from ddx.checkpoints.io import (
     CheckpointError,
     CheckpointManager,
     UnsafeCheckpointError,

@@ -40,7 +40,7 @@ from ddx.checkpoints.iddpm_official import (
 from ddx.diffusion import LossAwareSampler, LossSecondMomentResampler, ScheduleSamplerName, create_named_schedule_sampler
 from ddx.diffusion.enums import coerce_enum
 from ddx.profiling import nvtx_range
-from ddx.train.checkpoint import load_checkpoint
+from ddx.checkpoints.io import load_checkpoint
 from ddx.train.distributed import DistContext, wrap_ddp
 from ddx.train.ema import EMA, EMAStart
 from ddx.train.iddpm_logging import QuartileLossLog

@@ -16,7 +16,8 @@ from typing import Any, Protocol, TypeVar
 import torch
 
 from ddx.profiling import nvtx_range, steady_state
-from ddx.train.checkpoint import (
+from ddx.checkpoints.io import (
+    CHECKPOINT_FORMAT,
     CheckpointError,
     CheckpointManager,
     checkpoint_fingerprint,
@@ -39,7 +40,6 @@ from ddx.utils.checks import check_positive_int
 from ddx.utils.errors import UserError
 from ddx.utils.progress import Progress
 
-CHECKPOINT_FORMAT = "ddx.train/1"
 _T = TypeVar("_T")
 
 

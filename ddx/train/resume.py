@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ddx.train.checkpoint import CheckpointError, CheckpointManager
+from ddx.checkpoints.io import CheckpointError, CheckpointManager
 from ddx.train.distributed import DistContext
 from ddx.utils.errors import UsageError, UserError
 

@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from ddx.train.checkpoint import CheckpointError, atomic_save
+from ddx.checkpoints.io import atomic_save
+from ddx.checkpoints.run_config_file import CONFIG_FILE, read_run_config  # noqa: F401 (re-exported)
 from ddx.utils.atomic import DiskFullError, atomic_write, atomic_write_text, remove_stale_temporaries
 from ddx.utils.errors import UsageError
 
@@ -47,18 +48,6 @@ def to_jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise TypeError(f"cannot write a {type(obj).__name__} to JSON: {obj!r}")
-
-
-def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
-    """A run's config.json as a dict; CheckpointError naming the file when it is not a JSON object."""
-    try:
-        config = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"the run's {path} cannot be read ({err}): restore it from a copy, or give the "
-                              f"model flags and the checkpoint file instead of the run directory") from err
-    if not isinstance(config, dict):
-        raise CheckpointError(f"the run's {path} is not a JSON object: restore it from a copy")
-    return config
 
 
 def images_to_uint8_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> torch.Tensor:
@@ -111,7 +100,7 @@ class RunDir:
 
     @property
     def config_path(self) -> Path:
-        return self.root / "config.json"
+        return self.root / CONFIG_FILE
 
     @property
     def metrics_path(self) -> Path:

@@ -24,3 +24,7 @@ class UsageError(UserError, ValueError):
 
 class DataError(UserError, ValueError):
     """A data set is missing, empty, unreadable or unsafe to read."""
+
+
+class CheckpointError(UserError, RuntimeError):
+    """A checkpoint is missing, unreadable, or holds objects that ``weights_only`` loading refuses."""

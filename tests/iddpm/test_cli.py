@@ -8,7 +8,7 @@ import pytest
 from ddx.cli import sample_iddpm, train_iddpm
 from ddx.cli.entry import dispatch
 from ddx.diffusion import BetaSchedule, ScheduleSamplerName
-from ddx.train.checkpoint import CheckpointError
+from ddx.checkpoints.io import CheckpointError
 from ddx.train.iddpm_run import unet_config
 from tests.iddpm._tiny import TINY_FLAGS, TINY_MODEL_FLAGS
 

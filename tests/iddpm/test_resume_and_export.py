@@ -15,7 +15,7 @@ from ddx.checkpoints.iddpm_official import (
 from ddx.data import make_dataset
 from ddx.sample.iddpm import Weights, load_iddpm_weights
 from ddx.train import EpochBatches, LoopConfig, RunDir, run, seed_everything
-from ddx.train.checkpoint import CheckpointError
+from ddx.checkpoints.io import CheckpointError
 from ddx.train.iddpm import IddpmTrainConfig, IddpmTrainer
 from tests.iddpm._tiny import tiny_diffusion, tiny_unet
 

@@ -4,7 +4,7 @@ parameters and the flags (read from the file's shapes) that differ."""
 import pytest
 import torch
 
-from ddx.checkpoints.ddgan_official import add_module_prefix
+from ddx.checkpoints.state_dict import add_module_prefix
 from ddx.checkpoints.identify import (
     Family,
     identify,
@@ -16,7 +16,7 @@ from ddx.checkpoints.identify import (
 from ddx.cli import train_ddgan
 from ddx.models.unet import UNetConfig, build_unet
 from ddx.train.ddgan_setup import build_discriminator, build_generator
-from ddx.train.loop import CHECKPOINT_FORMAT
+from ddx.checkpoints.io import CHECKPOINT_FORMAT
 
 NCSNPP = ["--dataset", "digits", "--image_size", "8", "--ch_mult", "1", "2", "--num_channels_dae", "8",
           "--num_res_blocks", "1", "--attn_resolutions", "4", "--z_emb_dim", "8", "--n_mlp", "1", "--t_emb_dim", "8",

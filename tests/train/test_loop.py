@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ddx.train import CheckpointError, CheckpointManager, EpochBatches, LoopConfig, Resume, RunDir, Trainer, run
-from ddx.train.checkpoint import atomic_save
+from ddx.checkpoints.io import atomic_save
 
 
 class Recorder(Trainer):
