@@ -41,9 +41,10 @@ ETA_MIN = 1e-5
 
 @dataclasses.dataclass(frozen=True)
 class DDGANTrainConfig:
-    """Optimisation flags of train_ddgan.py (same names and defaults), plus ddx's `fused` switch."""
+    """Optimisation flags of train_ddgan.py (same names and defaults), plus ddx's `fused` switch.
 
-    nz: int = 100
+    The latent size nz is the generator's (its config.nz): one fact, read from one place."""
+
     lr_g: float = 1.5e-4
     lr_d: float = 1e-4
     beta1: float = 0.5
@@ -57,10 +58,8 @@ class DDGANTrainConfig:
     fused: bool = True
 
     def __post_init__(self):
-        for name, least in (("nz", 1), ("num_epoch", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+        if isinstance(self.num_epoch, bool) or not isinstance(self.num_epoch, int) or self.num_epoch < 0:
+            raise ValueError(f"num_epoch must be an int >= 0, got {self.num_epoch!r}")
         for name in ("lr_g", "lr_d"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -91,6 +90,15 @@ def r1_penalty(d_real: torch.Tensor, x_t: torch.Tensor, r1_gamma: float) -> torc
     return r1_gamma / 2 * (grad_real.view(grad_real.size(0), -1).norm(2, dim=1) ** 2).mean()
 
 
+def latent_size(generator: nn.Module) -> int:
+    """The generator's latent size (config.nz of NCSNpp and ToyGenerator)."""
+    nz = getattr(getattr(generator, "config", None), "nz", None)
+    if isinstance(nz, bool) or not isinstance(nz, int) or nz < 1:
+        raise TypeError(f"the generator must carry config.nz (a positive int), as NCSNpp and ToyGenerator do; "
+                        f"{type(generator).__name__} has {nz!r}")
+    return nz
+
+
 EpochCallback = Callable[["DDGANTrainer", int], None]
 
 
@@ -111,6 +119,7 @@ class DDGANTrainer(Trainer):
         self.device = self.ctx.device
         self.netG, self.netD = netG, netD
         self.G, self.D = unwrap(netG), unwrap(netD)
+        self.nz = latent_size(self.G)
         set_fused(self.G, config.fused)
         set_fused(self.D, config.fused)
         self.diffusion, self.config = diffusion, config
@@ -136,7 +145,7 @@ class DDGANTrainer(Trainer):
         return t, x_t, x_tp1
 
     def _fake(self, x_tp1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        latent_z = torch.randn(x_tp1.size(0), self.config.nz, device=x_tp1.device)
+        latent_z = torch.randn(x_tp1.size(0), self.nz, device=x_tp1.device)
         x_0_predict = self.netG(x_tp1.detach(), t, latent_z)
         return sample_posterior(self.pos_coeff, x_0_predict, x_tp1, t, fused=self.config.fused)
 
@@ -205,8 +214,8 @@ class DDGANTrainer(Trainer):
         if use_ema and self.ema is not None and self.ema.initialized:
             with self.ema.averaged():
                 return sample_from_model(self.pos_coeff, self.G, self.diffusion.num_timesteps, x_init,
-                                         self.config.nz, fused=self.config.fused)
-        return sample_from_model(self.pos_coeff, self.G, self.diffusion.num_timesteps, x_init, self.config.nz,
+                                         self.nz, fused=self.config.fused)
+        return sample_from_model(self.pos_coeff, self.G, self.diffusion.num_timesteps, x_init, self.nz,
                                  fused=self.config.fused)
 
     def generator_state_dict(self) -> dict[str, torch.Tensor]:

@@ -26,7 +26,7 @@ ARGS = argparse.Namespace(dataset="toy25", nz=TOY.nz, use_ema=True, ch_mult=[1, 
 
 def _ddx_trainer():
     G, D = toy_models()
-    config = DDGANTrainConfig(nz=TOY.nz, lr_g=LR_G, lr_d=LR_D, r1_gamma=GAMMA, lazy_reg=LAZY, use_ema=True,
+    config = DDGANTrainConfig(lr_g=LR_G, lr_d=LR_D, r1_gamma=GAMMA, lazy_reg=LAZY, use_ema=True,
                               ema_decay=DECAY, num_epoch=5, fused=False)
     return DDGANTrainer(G, D, DIFFUSION, config)
 

@@ -17,7 +17,7 @@ FULL = dict(max_epochs=3, log_interval=1, save_interval=4, keep_last=5, progress
 def _run(root, resume=Resume.AUTO, **loop):
     seed_everything(5)
     G, D = toy_models(seed=11)
-    config = DDGANTrainConfig(nz=TOY.nz, lr_g=5e-3, lr_d=5e-3, lazy_reg=2, use_ema=True, ema_decay=0.9, num_epoch=3,
+    config = DDGANTrainConfig(lr_g=5e-3, lr_d=5e-3, lazy_reg=2, use_ema=True, ema_decay=0.9, num_epoch=3,
                               fused=False)
     run_dir = RunDir(root)
     outputs = EpochOutputs(run_dir, argparse.Namespace(dataset="toy25"), save_content=True, save_content_every=1,

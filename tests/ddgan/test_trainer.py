@@ -19,7 +19,7 @@ REAL = torch.tensor([[2.0, -2.0], [0.0, 4.0], [-4.0, 2.0], [2.0, 2.0], [0.0, 0.0
 
 def _trainer(lazy_reg=2, use_ema=True, **overrides):
     G, D = toy_models()
-    config = DDGANTrainConfig(nz=TOY.nz, lr_g=1e-2, lr_d=2e-2, r1_gamma=0.5, lazy_reg=lazy_reg, use_ema=use_ema,
+    config = DDGANTrainConfig(lr_g=1e-2, lr_d=2e-2, r1_gamma=0.5, lazy_reg=lazy_reg, use_ema=use_ema,
                               ema_decay=0.9, num_epoch=4, fused=False, **overrides)
     return DDGANTrainer(G, D, DIFFUSION, config)
 
