@@ -3,7 +3,8 @@
 Names and index convention follow NVlabs/denoising-diffusion-gan (train_ddgan.py): the forward
 chain has T+1 entries (a first beta of 1e-8 at index 0), q_sample_pairs(x_0, t) returns
 (x_t, x_{t+1}), and the generator and discriminator both see the cleaner index t. The arithmetic
-over images goes through kernels/ (fused), or kernels/reference.py when `fused=False`.
+over images goes through kernels/ (fused), or kernels/reference.py, as the coefficient object routes
+it: both coefficient classes are ddx.ops.FusedOp (`coeff.fused`, set by ddx.ops.set_fused).
 """
 
 import dataclasses
@@ -12,8 +13,7 @@ import enum
 import numpy as np
 import torch
 
-import kernels
-from kernels import reference
+from ddx.ops import FusedOp, kernel_ops
 
 EPS_SMALL = 1e-3
 FIRST_BETA = 1e-8
@@ -85,10 +85,15 @@ def get_sigma_schedule(config, device=None):
     return (betas**0.5).to(device), torch.sqrt(1 - betas).to(device), betas.to(device)
 
 
-class DiffusionCoefficients:
-    """Forward-chain tables, float32, shape (T+1,): sigmas, a_s, a_s_cum, sigmas_cum, a_s_prev."""
+class DiffusionCoefficients(FusedOp):
+    """Forward-chain tables, float32, shape (T+1,): sigmas, a_s, a_s_cum, sigmas_cum, a_s_prev.
 
-    def __init__(self, config, device=None):
+    fused: q_sample / q_sample_pairs with these tables run on the Triton kernels (True) or the eager
+    reference (False); the attribute may be changed later (ddx.ops.set_fused).
+    """
+
+    def __init__(self, config, device=None, fused=True):
+        self.fused = bool(fused)
         self.sigmas, self.a_s, _ = get_sigma_schedule(config)
         self.a_s_cum = torch.cumprod(self.a_s, 0)
         self.sigmas_cum = torch.sqrt(1 - self.a_s_cum**2)
@@ -98,10 +103,14 @@ class DiffusionCoefficients:
             setattr(self, name, getattr(self, name).to(device))
 
 
-class PosteriorCoefficients:
-    """Reverse-step tables, float32, shape (T,): the first beta (1e-8) of the sigma schedule is dropped."""
+class PosteriorCoefficients(FusedOp):
+    """Reverse-step tables, float32, shape (T,): the first beta (1e-8) of the sigma schedule is dropped.
 
-    def __init__(self, config, device=None):
+    fused: sample_posterior / sample_from_model with these tables run on the Triton kernels (True) or the
+    eager reference (False); the attribute may be changed later (ddx.ops.set_fused).
+    """
+
+    def __init__(self, config, device=None, fused=True):
         _, _, betas = get_sigma_schedule(config)
         self.betas = betas[1:]
         self.alphas = 1 - self.betas
@@ -117,24 +126,30 @@ class PosteriorCoefficients:
         self.posterior_log_variance_clipped = torch.log(self.posterior_variance.clamp(min=1e-20))
         for name, value in list(vars(self).items()):
             setattr(self, name, value.to(device))
+        self.fused = bool(fused)  # after the loop above, which moves every attribute set so far (all tables)
 
 
-def _ops(fused):
-    return kernels if fused else reference
+def _ops(coeff, fused):
+    """The coefficient object's routing; an explicit `fused` bool still wins.
+
+    The `fused=` keyword of the functions below is transitional (callers outside diffusion/ still pass it);
+    it goes once they route by their coefficient objects (ddx.ops.set_fused).
+    """
+    return coeff.ops() if fused is None else kernel_ops(fused)
 
 
 def _tables_on(x, *tables):
     return [table.to(x.device) for table in tables]
 
 
-def q_sample(coeff, x_start, t, noise=None, fused=True):
+def q_sample(coeff, x_start, t, noise=None, fused=None):
     """x_t = a_s_cum[t] x_start + sigmas_cum[t] noise; x_start (N, C, H, W), t int64 (N,)."""
     if noise is None:
         noise = torch.randn_like(x_start)
-    return _ops(fused).q_sample(x_start, t, noise, *_tables_on(x_start, coeff.a_s_cum, coeff.sigmas_cum))
+    return _ops(coeff, fused).q_sample(x_start, t, noise, *_tables_on(x_start, coeff.a_s_cum, coeff.sigmas_cum))
 
 
-def q_sample_pairs(coeff, x_start, t, noise=None, noise_next=None, fused=True):
+def q_sample_pairs(coeff, x_start, t, noise=None, noise_next=None, fused=None):
     """(x_t, x_{t+1}) for training, one pass. Without given noise, draws as the official code:
     first the noise of x_{t+1}, then that of x_t."""
     if noise_next is None:
@@ -142,20 +157,20 @@ def q_sample_pairs(coeff, x_start, t, noise=None, noise_next=None, fused=True):
     if noise is None:
         noise = torch.randn_like(x_start)
     tables = _tables_on(x_start, coeff.a_s_cum, coeff.sigmas_cum, coeff.a_s, coeff.sigmas)
-    return _ops(fused).q_sample_pairs(x_start, t, noise, noise_next, *tables)
+    return _ops(coeff, fused).q_sample_pairs(x_start, t, noise, noise_next, *tables)
 
 
-def sample_posterior(coeff, x_0, x_t, t, noise=None, fused=True):
+def sample_posterior(coeff, x_0, x_t, t, noise=None, fused=None):
     """A sample of q(x_{t-1} | x_t, x_0) at index t (no noise where t == 0); x_0, x_t (N, C, H, W).
 
     Noise is drawn for every sample, also where t == 0 (masked), as the official code does."""
     if noise is None:
         noise = torch.randn_like(x_t)
     tables = _tables_on(x_t, coeff.posterior_mean_coef1, coeff.posterior_mean_coef2, coeff.posterior_log_variance_clipped)
-    return _ops(fused).sample_posterior(x_0, x_t, t, noise, *tables)
+    return _ops(coeff, fused).sample_posterior(x_0, x_t, t, noise, *tables)
 
 
-def sample_from_model(coeff, generator, n_time, x_init, nz, fused=True, latents=None, noises=None):
+def sample_from_model(coeff, generator, n_time, x_init, nz, fused=None, latents=None, noises=None):
     """The T-step reverse chain: at each index i = T-1..0 draw z ~ N(0, I) (N, nz), predict x_0 = G(x, i, z),
     then sample the posterior. Random draws in the official order (latent, then posterior noise);
     `latents` (T, N, nz) and `noises` (T, *x.shape), in step order, replay given draws instead."""

@@ -8,7 +8,7 @@ methods. It knows nothing of networks: a model is any callable `model(x, timeste
 from ddx.diffusion import likelihood, losses, mean_variance, posterior, sampling
 from ddx.diffusion.arrays import ARRAY_NAMES, DeviceTables, DiffusionArrays, broadcast_index
 from ddx.diffusion.enums import LossType, ModelMeanType, ModelVarType, coerce_enum
-from ddx.nn.fused import FusedOp
+from ddx.ops import FusedOp
 
 
 class GaussianDiffusion(FusedOp):

@@ -9,7 +9,7 @@ Both can fold the SiLU that follows them into the kernel.
 import torch
 import torch.nn as nn
 
-from ddx.nn.fused import FusedOp
+from ddx.ops import FusedOp
 from ddx.nn.init import dense
 from ddx.nn.norm import GroupNorm
 

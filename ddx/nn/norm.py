@@ -13,7 +13,7 @@ through `scale_shift`. DDGAN's NCSN++: GroupNorm(min(C // 4, 32), C, eps=1e-6)
 import torch
 from torch import nn
 
-from ddx.nn.fused import FusedOp
+from ddx.ops import FusedOp
 
 GROUPNORM32_GROUPS = 32
 GROUPNORM32_EPS = 1e-5

@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import kernels
-from ddx.nn.fused import FusedOp
+from ddx.ops import FusedOp
 
 
 def _default_op(op):

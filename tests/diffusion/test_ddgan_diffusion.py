@@ -100,33 +100,33 @@ def test_bad_config_is_refused(bad):
 
 @pytest.mark.parametrize("fused", [False, True], ids=["reference", "fused"])
 def test_q_sample_and_pairs_match_official(fused):
-    coeff = ddgan.DiffusionCoefficients(config_of("vp"))
+    coeff = ddgan.DiffusionCoefficients(config_of("vp"), fused=fused)
     case = FIXTURE["q_sample"]
-    out = ddgan.q_sample(coeff, case["x_start"], case["t"], noise=case["noise"], fused=fused)
+    out = ddgan.q_sample(coeff, case["x_start"], case["t"], noise=case["noise"])
     torch.testing.assert_close(out, case["out"], **FP32)
     pairs = FIXTURE["q_sample_pairs"]
     x_t, x_tp1 = ddgan.q_sample_pairs(
         coeff, pairs["x_start"], pairs["t"], noise=pairs["noise_second_draw_used_for_x_t"],
-        noise_next=pairs["noise_first_draw_used_for_x_tp1"], fused=fused,
+        noise_next=pairs["noise_first_draw_used_for_x_tp1"],
     )
     torch.testing.assert_close(x_t, pairs["x_t"], **FP32)
     torch.testing.assert_close(x_tp1, pairs["x_tp1"], **FP32)
 
 
 def test_q_sample_pairs_draws_noise_in_the_official_order():
-    coeff = ddgan.DiffusionCoefficients(config_of("vp"))
+    coeff = ddgan.DiffusionCoefficients(config_of("vp"), fused=False)
     pairs = FIXTURE["q_sample_pairs"]
     torch.manual_seed(pairs["torch_manual_seed"])
-    x_t, x_tp1 = ddgan.q_sample_pairs(coeff, pairs["x_start"], pairs["t"], fused=False)
+    x_t, x_tp1 = ddgan.q_sample_pairs(coeff, pairs["x_start"], pairs["t"])
     torch.testing.assert_close(x_t, pairs["x_t"], **FP32)
     torch.testing.assert_close(x_tp1, pairs["x_tp1"], **FP32)
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["reference", "fused"])
 def test_sample_posterior_matches_official(fused):
-    coeff = ddgan.PosteriorCoefficients(config_of("vp"))
+    coeff = ddgan.PosteriorCoefficients(config_of("vp"), fused=fused)
     case = FIXTURE["sample_posterior"]
-    out = ddgan.sample_posterior(coeff, case["x_0"], case["x_t"], case["t"], noise=case["noise"], fused=fused)
+    out = ddgan.sample_posterior(coeff, case["x_0"], case["x_t"], case["t"], noise=case["noise"])
     torch.testing.assert_close(out, case["out"], **FP32)
 
 
@@ -150,7 +150,7 @@ class StandInGenerator(torch.nn.Module):
 )
 def test_sample_from_model_matches_official(fused, replay):
     case = FIXTURE["sample_from_model"]
-    coeff = ddgan.PosteriorCoefficients(config_of("vp"))
+    coeff = ddgan.PosteriorCoefficients(config_of("vp"), fused=fused)
     seen = []
     stand_in = StandInGenerator(case["generator"])
 
@@ -160,7 +160,7 @@ def test_sample_from_model_matches_official(fused, replay):
 
     torch.manual_seed(case["torch_manual_seed"])
     draws = dict(latents=case["latents"], noises=case["noises"]) if replay else {}
-    out = ddgan.sample_from_model(coeff, generator, case["n_time"], case["x_init"], case["nz"], fused=fused, **draws)
+    out = ddgan.sample_from_model(coeff, generator, case["n_time"], case["x_init"], case["nz"], **draws)
     assert [step for _, _, step in seen] == list(case["step_t"])
     for i, (x, z, _) in enumerate(seen):
         if replay:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ddx.models.discriminator import Discriminator_large, Discriminator_small, minibatch_stddev
-from ddx.nn import set_fused
+from ddx.ops import set_fused
 from tests.models.model_helpers import load_fixture, randomize_parameters
 from tests.tolerances import NETWORK, assert_close
 

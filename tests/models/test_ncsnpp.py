@@ -18,11 +18,11 @@ import kernels
 from kernels import reference
 from ddx.models.ncsnpp import NCSNpp, NCSNppConfig, strip_module_prefix
 from ddx.models.ncsnpp_config import EmbeddingType, Progressive, ResblockType
-from ddx.nn import set_fused
 from ddx.nn import resample
 from ddx.nn.adaptive_norm import AdaptiveGroupNorm, ncsnpp_group_norm
 from ddx.nn.norm import GroupNorm
 from ddx.nn.ddgan_embedding import GaussianFourierProjection, get_timestep_embedding
+from ddx.ops import set_fused
 from tests.models.model_helpers import load_fixture, randomize_parameters
 from tests.tolerances import NETWORK, assert_close
 

@@ -16,8 +16,8 @@ import torch
 from ddx.models import unet, unet_config
 from ddx.models.unet import UNetModel
 from ddx.models.unet_config import UNetConfig, build_unet, create_model, parse_attention_resolutions
-from ddx.nn import set_fused
 from ddx.nn.attention import AttentionBackend
+from ddx.ops import set_fused
 from tests.models.model_helpers import (
     HERE,
     as_constructor_kwargs,

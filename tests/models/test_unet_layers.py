@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from ddx.models.unet import UNetModel
-from ddx.nn import set_fused
 from ddx.nn.attention import AttentionBackend, AttentionBlock, qkv_attention
 from ddx.nn.embedding import timestep_embedding
 from ddx.nn.norm import GroupNorm32
+from ddx.ops import set_fused
 from tests.models.model_helpers import network_tol_on_gradient_scale, randomize_parameters
 from tests.tolerances import assert_close
 
