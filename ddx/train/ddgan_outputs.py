@@ -14,7 +14,8 @@ import dataclasses
 
 import torch
 
-from ddx.checkpoints.ddgan_official import CONTENT_FILE, generator_file, save_official_content, save_official_generator
+from ddx.checkpoints.ddgan_official import CONTENT_FILE, generator_file, save_official_generator
+from ddx.train.ddgan_official_state import save_official_content
 from ddx.sample.ddgan import scatter_image
 from ddx.train.rundir import RunDir
 

@@ -12,13 +12,17 @@ Where the average starts (:class:`EMAStart`):
 Evaluate with the average through ``swap()`` (exchange parameters and shadow; a second call undoes it,
 like EMA.py's ``swap_parameters_with_ema(store_params_in_ema=True)``), the ``averaged()`` context, or
 ``copy_to(other_module)``.
+
+The layout of :meth:`EMA.state_dict` has one owner, this class: :meth:`EMA.state_from_shadow` builds it
+from averaged weights found elsewhere (an official file) and :meth:`EMA.shadow_of` /
+:meth:`EMA.averaged_weights` read it back out of a checkpoint without building a module.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -103,8 +107,34 @@ class EMA:
         return state
 
     def state_dict(self) -> dict[str, Any]:
-        return {"decay": self.decay, "start": self.start.value, "initialized": self.initialized,
-                "num_updates": self.num_updates, "shadow": {k: v.detach().clone() for k, v in self.shadow.items()}}
+        return EMA.state_from_shadow({k: v.detach().clone() for k, v in self.shadow.items()}, self.decay,
+                                     self.start, self.initialized, self.num_updates)
+
+    @staticmethod
+    def state_from_shadow(shadow: Mapping[str, torch.Tensor], decay: float, start: EMAStart = EMAStart.INITIAL,
+                          initialized: bool = True, num_updates: int = 0) -> dict[str, Any]:
+        """An :meth:`EMA.state_dict` holding ``shadow`` (parameter name -> averaged value) as the average.
+
+        initialized False: the average has not started (FIRST_STEP before its first update); the shadow's
+        values are then replaced by the weights at the first update.
+        """
+        return {"decay": float(decay), "start": EMAStart(start).value, "initialized": bool(initialized),
+                "num_updates": int(num_updates), "shadow": dict(shadow)}
+
+    @staticmethod
+    def shadow_of(state: Mapping[str, Any] | None) -> dict[str, torch.Tensor] | None:
+        """The averaged parameters an :meth:`EMA.state_dict` holds; None for no state or an average not yet started."""
+        if state is None or not state.get("initialized"):
+            return None
+        return dict(state["shadow"])
+
+    @staticmethod
+    def averaged_weights(state: Mapping[str, Any] | None, weights: Mapping[str, torch.Tensor]
+                         ) -> dict[str, torch.Tensor]:
+        """A module's state_dict ``weights`` with the averaged parameters of ``state`` in place of the trained ones
+        (``weights`` as they are when there is no average yet); buffers are the trained ones."""
+        shadow = EMA.shadow_of(state)
+        return {**weights, **shadow} if shadow is not None else dict(weights)
 
     @torch.no_grad()
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -44,6 +44,7 @@ from ddx.checkpoints.io import load_checkpoint
 from ddx.train.distributed import DistContext, wrap_ddp
 from ddx.train.ema import EMA, EMAStart
 from ddx.train.iddpm_logging import QuartileLossLog
+from ddx.train.iddpm_weights import ema_key
 from ddx.train.loop import Trainer
 
 INITIAL_LOG_LOSS_SCALE = 20.0  # train_util.py: lg_loss_scale starts at 20
@@ -261,7 +262,7 @@ class IddpmTrainer(Trainer):
     def state_dict(self) -> dict[str, Any]:
         return {
             "model": self.module.state_dict(),
-            "ema": {str(rate): ema.state_dict() for rate, ema in self.emas.items()},
+            "ema": {ema_key(rate): ema.state_dict() for rate, ema in self.emas.items()},
             "opt": self.opt.state_dict(),
             "scaler": self.scaler.state_dict(),
             "schedule_sampler": self._sampler_state(),
@@ -272,11 +273,11 @@ class IddpmTrainer(Trainer):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.module.load_state_dict(state["model"])
         saved_rates = set(state["ema"])
-        wanted = {str(rate) for rate in self.emas}
+        wanted = {ema_key(rate) for rate in self.emas}
         if saved_rates != wanted:
             raise ValueError(f"checkpoint holds EMA rates {sorted(saved_rates)} but this run has {sorted(wanted)}")
         for rate, ema in self.emas.items():
-            ema.load_state_dict(state["ema"][str(rate)])
+            ema.load_state_dict(state["ema"][ema_key(rate)])
         self.opt.load_state_dict(state["opt"])
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
@@ -302,8 +303,7 @@ class IddpmTrainer(Trainer):
         for rate, ema in self.emas.items():
             ema_path = siblings[f"ema_{rate}"]
             ema_state = load_official_state_dict(ema_path) if ema_path is not None else state
-            ema.load_state_dict({"decay": rate, "start": EMAStart.INITIAL.value, "initialized": True,
-                                 "num_updates": 0, "shadow": {name: ema_state[name] for name in ema.shadow}})
+            ema.load_state_dict(EMA.state_from_shadow({name: ema_state[name] for name in ema.shadow}, rate))
         if siblings["opt"] is not None:
             self.opt.load_state_dict(load_checkpoint(siblings["opt"]))
         self.step_offset = step

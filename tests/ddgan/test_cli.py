@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ddx.checkpoints.ddgan_official import save_official_content, save_official_generator
+from ddx.checkpoints.ddgan_official import save_official_generator
+from ddx.train.ddgan_official_state import save_official_content
 from ddx.cli import sample_ddgan, train_ddgan
 from ddx.data import NUM_STACKED_MODES
 from ddx.data.factory import DatasetName, build_dataset

@@ -80,3 +80,22 @@ def test_mismatched_state_is_refused():
     state["shadow"].pop("0.weight")
     with pytest.raises(ValueError, match="0.weight"):
         EMA(_net(), 0.9).load_state_dict(state)
+
+
+def test_state_layout_built_and_read_without_a_module():
+    net = _net()
+    ema = EMA(net, 0.9, EMAStart.FIRST_STEP)
+    weights = {k: v.clone() for k, v in net.state_dict().items()}
+    assert EMA.shadow_of(ema.state_dict()) is None and EMA.shadow_of(None) is None
+    assert EMA.averaged_weights(ema.state_dict(), weights).keys() == weights.keys()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    for _ in _sgd_steps(net, opt, 2):
+        ema.update()
+    state = ema.state_dict()
+    rebuilt = EMA.state_from_shadow(EMA.shadow_of(state), 0.9, EMAStart.FIRST_STEP, True, 2)
+    assert rebuilt.keys() == state.keys() and rebuilt["start"] == state["start"] == "first_step"
+    other = EMA(_net(), 0.5)
+    other.load_state_dict(rebuilt)
+    averaged = EMA.averaged_weights(state, weights)
+    for name, value in ema.shadow.items():
+        assert torch.equal(other.shadow[name], value) and torch.equal(averaged[name], value)

@@ -8,13 +8,8 @@ import collections
 import pytest
 import torch
 
-from ddx.checkpoints.ddgan_official import (
-    load_official_content,
-    load_official_generator,
-    save_official_content,
-    save_official_generator,
-    trainer_state_from_content,
-)
+from ddx.checkpoints.ddgan_official import load_official_content, load_official_generator, save_official_generator
+from ddx.train.ddgan_official_state import save_official_content, trainer_state_from_content
 from ddx.train import CheckpointError
 from ddx.train.ddgan import DDGANTrainConfig, DDGANTrainer
 from ddgan_helpers import DIFFUSION, TOY, DDPLike, OfficialEMA, official_step, toy_models

@@ -13,10 +13,10 @@ from ddx.checkpoints.iddpm_official import (
     parse_model_step,
 )
 from ddx.data import make_dataset
-from ddx.sample.iddpm import Weights, load_iddpm_weights
 from ddx.train import EpochBatches, LoopConfig, RunDir, run, seed_everything
 from ddx.checkpoints.io import CheckpointError
 from ddx.train.iddpm import IddpmTrainConfig, IddpmTrainer
+from ddx.train.iddpm_weights import Weights, load_unet_weights
 from tests.iddpm._tiny import tiny_diffusion, tiny_unet
 
 RATES = (0.9, 0.5)
@@ -111,17 +111,18 @@ def test_official_files_load_back_into_a_trainer(runs, tmp_path):
 
 def test_sampling_weights_from_runs_and_official_files(runs):
     straight, root = runs[0], runs[1]
-    ema = load_iddpm_weights(root, Weights.EMA, 0.5)
+    ema = load_unet_weights(root, Weights.EMA, 0.5)
     assert "EMA 0.5" in ema.source
     for name, value in straight.emas[0.5].shadow.items():
         assert torch.equal(ema.state_dict[name], value)
-    trained = load_iddpm_weights(root / "checkpoints" / "ckpt_000000005.pt", Weights.MODEL)
-    official = load_iddpm_weights(root / model_filename(5))
+    trained = load_unet_weights(root / "checkpoints" / "ckpt_000000005.pt", Weights.MODEL)
+    official = load_unet_weights(root / model_filename(5))
     assert official.run_flags is None
     for name, value in straight.module.state_dict().items():
         assert torch.equal(trained.state_dict[name], value) and torch.equal(official.state_dict[name], value)
     with pytest.raises(ValueError, match="EMA rates"):
-        load_iddpm_weights(root, Weights.EMA, 0.7)
+        load_unet_weights(root, Weights.EMA, 0.7)
+    assert load_unet_weights(root, "model").source.endswith("trained weights")
 
 
 def test_bad_official_files_are_reported(tmp_path):
