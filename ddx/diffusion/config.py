@@ -2,9 +2,10 @@
 
 import dataclasses
 
-from ddx.diffusion.enums import BetaSchedule, LossType, ModelMeanType, ModelVarType, coerce_enum
+from ddx.diffusion.enums import BetaSchedule, LossType, ModelMeanType, ModelVarType
 from ddx.diffusion.respace import SpacedDiffusion, space_timesteps
 from ddx.diffusion.schedules import get_named_beta_schedule
+from ddx.utils.checks import parse_enum
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +27,7 @@ class DiffusionConfig:
     timestep_respacing: str | tuple[int, ...] = ""
 
     def __post_init__(self):
-        object.__setattr__(self, "noise_schedule", coerce_enum(BetaSchedule, self.noise_schedule, "noise_schedule"))
+        object.__setattr__(self, "noise_schedule", parse_enum(BetaSchedule, self.noise_schedule, "noise_schedule"))
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be a positive int, got {self.steps!r}")
         if isinstance(self.timestep_respacing, (list, tuple)):

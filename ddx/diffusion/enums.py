@@ -2,6 +2,8 @@
 
 import enum
 
+from ddx.utils.checks import parse_enum
+
 
 class BetaSchedule(str, enum.Enum):
     """A named beta schedule (get_named_beta_schedule); the value is the official name."""
@@ -49,12 +51,5 @@ class LossType(enum.Enum):
         return self in (LossType.KL, LossType.RESCALED_KL)
 
 
-def coerce_enum(enum_cls, value, what):
-    """`value` as a member of enum_cls: a member, its value, or its name (any case); else a clear ValueError."""
-    if isinstance(value, enum_cls):
-        return value
-    for member in enum_cls:
-        if isinstance(value, str) and value.lower() in (member.value, member.name.lower()):
-            return member
-    choices = ", ".join(member.name for member in enum_cls)
-    raise ValueError(f"unknown {what}: {value!r}; expected one of {choices}")
+# Transitional alias of the one enum parser for ddx/train/iddpm.py; goes when it imports ddx.utils.checks.parse_enum.
+coerce_enum = parse_enum

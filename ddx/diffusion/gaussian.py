@@ -7,8 +7,9 @@ methods. It knows nothing of networks: a model is any callable `model(x, timeste
 
 from ddx.diffusion import likelihood, losses, mean_variance, posterior, sampling
 from ddx.diffusion.arrays import ARRAY_NAMES, DeviceTables, DiffusionArrays, broadcast_index
-from ddx.diffusion.enums import LossType, ModelMeanType, ModelVarType, coerce_enum
+from ddx.diffusion.enums import LossType, ModelMeanType, ModelVarType
 from ddx.ops import FusedOp
+from ddx.utils.checks import parse_enum
 
 
 class GaussianDiffusion(FusedOp):
@@ -21,9 +22,9 @@ class GaussianDiffusion(FusedOp):
     """
 
     def __init__(self, *, betas, model_mean_type, model_var_type, loss_type, rescale_timesteps=False, fused=True):
-        self.model_mean_type = coerce_enum(ModelMeanType, model_mean_type, "model_mean_type")
-        self.model_var_type = coerce_enum(ModelVarType, model_var_type, "model_var_type")
-        self.loss_type = coerce_enum(LossType, loss_type, "loss_type")
+        self.model_mean_type = parse_enum(ModelMeanType, model_mean_type, "model_mean_type")
+        self.model_var_type = parse_enum(ModelVarType, model_var_type, "model_var_type")
+        self.loss_type = parse_enum(LossType, loss_type, "loss_type")
         self.rescale_timesteps = bool(rescale_timesteps)
         self.fused = bool(fused)
         self.arrays = DiffusionArrays.from_betas(betas)

@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 
-from ddx.diffusion.enums import BetaSchedule, coerce_enum
+from ddx.diffusion.enums import BetaSchedule
+from ddx.utils.checks import parse_enum
 
 COSINE_OFFSET = 0.008
 MAX_BETA = 0.999
@@ -45,7 +46,7 @@ def cosine_beta_schedule(num_diffusion_timesteps, max_beta=MAX_BETA):
 
 def get_named_beta_schedule(schedule_name, num_diffusion_timesteps):
     """Betas (T,) float64 of a BetaSchedule (or its name, 'linear' / 'cosine')."""
-    schedule = coerce_enum(BetaSchedule, schedule_name, "beta schedule")
+    schedule = parse_enum(BetaSchedule, schedule_name, "beta schedule")
     if schedule is BetaSchedule.LINEAR:
         return linear_beta_schedule(num_diffusion_timesteps)
     return cosine_beta_schedule(num_diffusion_timesteps)

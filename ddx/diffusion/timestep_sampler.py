@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ddx.diffusion.enums import coerce_enum
+from ddx.utils.checks import parse_enum
 
 
 class ScheduleSamplerName(enum.Enum):
@@ -141,7 +141,7 @@ class LossSecondMomentResampler(LossAwareSampler):
 
 def create_named_schedule_sampler(name, diffusion):
     """A ScheduleSamplerName (or 'uniform' / 'loss-second-moment') for a diffusion (or a step count)."""
-    name = coerce_enum(ScheduleSamplerName, name, "schedule sampler")
+    name = parse_enum(ScheduleSamplerName, name, "schedule sampler")
     if name is ScheduleSamplerName.UNIFORM:
         return UniformSampler(diffusion)
     return LossSecondMomentResampler(diffusion)

@@ -5,6 +5,7 @@ import enum
 import math
 import numbers
 
+from ddx.utils.checks import parse_enum
 from ddx.utils.errors import UsageError
 
 
@@ -65,7 +66,7 @@ class NCSNppConfig:
 
     Deviations: ch_mult has no default there (None, which NCSNpp cannot build); here it defaults to the
     CIFAR-10 recipe's (1, 2, 2, 2). init_scale is hard-coded to 0 in the official NCSNpp. Enum fields
-    also accept their string values (case-insensitive); list fields are stored as tuples.
+    also accept their string values or names (ddx.utils.checks.parse_enum); list fields are stored as tuples.
     """
 
     image_size: int = 32
@@ -95,13 +96,10 @@ class NCSNppConfig:
 
     def __post_init__(self):
         for name, kind in _ENUM_FIELDS.items():
-            value = getattr(self, name)
             try:
-                value = kind(value.lower() if isinstance(value, str) else value)
-            except ValueError:
-                choices = [m.value for m in kind]
-                raise UsageError(f"{name} must be one of {choices}, got {value!r}") from None
-            object.__setattr__(self, name, value)
+                object.__setattr__(self, name, parse_enum(kind, getattr(self, name), name))
+            except ValueError as error:  # a UsageError, so the command line prints it as one line (exit 2)
+                raise UsageError(str(error)) from None
         for name in _TUPLE_FIELDS:
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):

@@ -20,13 +20,13 @@ from ddx.models.unet_blocks import (
     TimestepEmbedSequential,
     Upsample,
     check_dims,
-    check_positive_int,
     conv_nd,
     zero_module,
 )
 from ddx.nn.attention import AttentionBackend, AttentionBlock
 from ddx.nn.embedding import timestep_embedding
 from ddx.nn.norm import normalization
+from ddx.utils.checks import check_positive_int
 
 class UNetModel(nn.Module):
     """The UNet with attention and timestep embedding, with the official constructor arguments.
@@ -65,17 +65,17 @@ class UNetModel(nn.Module):
             ("num_res_blocks", num_res_blocks),
             ("num_heads", num_heads),
         ):
-            check_positive_int(name, value)
+            check_positive_int(value, name)
         check_dims(dims)
         if not channel_mult:
             raise ValueError("channel_mult must name at least one level")
         for mult in channel_mult:
-            check_positive_int("each channel_mult entry", mult)
+            check_positive_int(mult, "each channel_mult entry")
         if num_classes is not None:
-            check_positive_int("num_classes", num_classes)
+            check_positive_int(num_classes, "num_classes")
         if num_heads_upsample == -1:
             num_heads_upsample = num_heads
-        check_positive_int("num_heads_upsample", num_heads_upsample)
+        check_positive_int(num_heads_upsample, "num_heads_upsample")
 
         self.in_channels = in_channels
         self.model_channels = model_channels

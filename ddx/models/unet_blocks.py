@@ -22,12 +22,6 @@ def check_dims(dims):
         raise ValueError(f"dims must be 1, 2 or 3, got {dims!r}")
 
 
-def check_positive_int(name, value):
-    """Raise a ValueError unless value is a positive int (bools are not)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def conv_nd(dims, *args, **kwargs):
     """A 1-D, 2-D or 3-D convolution."""
     check_dims(dims)

@@ -8,8 +8,8 @@ import dataclasses
 from typing import Optional, Tuple
 
 from ddx.models.unet import UNetModel
-from ddx.models.unet_blocks import check_positive_int
 from ddx.nn.attention import AttentionBackend
+from ddx.utils.checks import check_positive_int
 
 NUM_CLASSES = 1000
 
@@ -50,7 +50,7 @@ class UNetConfig:
     attention_backend: AttentionBackend = AttentionBackend.SDPA
 
     def __post_init__(self):
-        check_positive_int("image_size", self.image_size)
+        check_positive_int(self.image_size, "image_size")
         if self.channel_mult is None and self.image_size not in CHANNEL_MULT_BY_IMAGE_SIZE:
             sizes = ", ".join(str(s) for s in sorted(CHANNEL_MULT_BY_IMAGE_SIZE))
             raise ValueError(f"unsupported image size {self.image_size} (known: {sizes}); pass channel_mult")
@@ -60,7 +60,7 @@ class UNetConfig:
                 "parse '16,8' strings with parse_attention_resolutions"
             )
         for res in self.attention_resolutions:
-            check_positive_int("each attention resolution", res)
+            check_positive_int(res, "each attention resolution")
             if self.image_size % res:
                 raise ValueError(f"attention resolution {res} does not divide image_size {self.image_size}")
         object.__setattr__(self, "attention_resolutions", tuple(self.attention_resolutions))

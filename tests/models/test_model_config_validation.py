@@ -5,7 +5,7 @@ import torch
 
 from ddx.models.discriminator import Discriminator_large, Discriminator_small
 from ddx.models.ncsnpp import NCSNpp
-from ddx.models.ncsnpp_config import NCSNppConfig
+from ddx.models.ncsnpp_config import EmbeddingType, NCSNppConfig, Progressive, ResblockType
 from ddx.models.toy import ToyConfig
 
 SMALL = dict(image_size=16, num_channels_dae=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), nz=4,
@@ -90,6 +90,14 @@ def test_model_config_errors_are_usage_errors():
         NCSNppConfig(attn_resolutions=(7,))
     with pytest.raises(UsageError):
         Discriminator_small(ngf=0)
+    with pytest.raises(UsageError, match="unknown resblock_type 'unet'; expected one of 'biggan', 'ddpm', 'biggan_oneadagn'$"):
+        NCSNppConfig(resblock_type="unet")
+
+
+def test_enum_fields_take_members_values_and_names():
+    config = NCSNppConfig(resblock_type="DDPM", progressive="output-skip", embedding_type=EmbeddingType.FOURIER)
+    assert (config.resblock_type, config.progressive, config.embedding_type) == (
+        ResblockType.DDPM, Progressive.OUTPUT_SKIP, EmbeddingType.FOURIER)
 
 
 CLI = ["--dataset", "digits", "--image_size", 16, "--ch_mult", 1, 2, "--attn_resolutions", 8, "--nz", 4,
