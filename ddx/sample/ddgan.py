@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ddx.diffusion.ddgan import DDGANDiffusionConfig, PosteriorCoefficients, sample_from_model
-from ddx.train.rundir import images_to_uint8_grid
+from ddx.utils.images import images_to_uint8_grid, scatter_image, uint8_nhwc_rounded
 
 SAMPLES_FILE = "samples.npz"
 GRID_FILE = "grid.png"
@@ -50,14 +50,6 @@ def generate(generator: nn.Module, diffusion: DDGANDiffusionConfig, nz: int, num
     return torch.cat(out)
 
 
-def to_uint8_nhwc(images: torch.Tensor) -> np.ndarray:
-    """Images (N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C), rounded as torchvision's save_image."""
-    if images.dim() != 4:
-        raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
-    unit = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
-    return unit.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 def _save_png(array: np.ndarray, path: Path) -> None:
     from PIL import Image
 
@@ -68,38 +60,13 @@ def write_images(images: torch.Tensor, outdir: str | os.PathLike, grid_size: int
     """Write grid.png (the first grid_size samples), images/<index>.png and samples.npz (arr_0 uint8 NHWC)."""
     outdir = Path(outdir)
     (outdir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-    pixels = to_uint8_nhwc(images)
+    pixels = uint8_nhwc_rounded(images)
     _save_png(images_to_uint8_grid(images[:grid_size]).numpy(), outdir / GRID_FILE)
     width = max(6, len(str(len(pixels) - 1)))
     for index, image in enumerate(pixels):
         _save_png(image, outdir / IMAGES_DIR / f"{index:0{width}d}.png")
     np.savez(outdir / SAMPLES_FILE, arr_0=pixels)
     return {"grid": outdir / GRID_FILE, "images": outdir / IMAGES_DIR, "npz": outdir / SAMPLES_FILE}
-
-
-def scatter_image(points: torch.Tensor, means: torch.Tensor | None = None, extent: float = 5.0,
-                  size: int = 512) -> np.ndarray:
-    """A scatter plot of points (N, 2) over [-extent, extent]^2 as uint8 (size, size, 3): white background,
-    the mixture's means (K, 2) as red crosses under the samples' dark 3x3 dots (y upwards)."""
-    from PIL import Image, ImageDraw
-
-    canvas = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(canvas)
-
-    def pixel(xy):
-        u = (xy[0] + extent) / (2 * extent) * (size - 1)
-        v = (extent - xy[1]) / (2 * extent) * (size - 1)
-        return u, v
-
-    if means is not None:
-        for x, y in means.double().tolist():
-            u, v = pixel((x, y))
-            draw.line((u - 5, v, u + 5, v), fill=(220, 0, 0))
-            draw.line((u, v - 5, u, v + 5), fill=(220, 0, 0))
-    for x, y in points.detach().double().cpu().tolist():
-        u, v = pixel((x, y))
-        draw.rectangle((u - 1, v - 1, u + 1, v + 1), fill=(20, 40, 120))
-    return np.asarray(canvas)
 
 
 def write_points(points: torch.Tensor, outdir: str | os.PathLike, means: torch.Tensor | None = None) -> dict[str, Path]:

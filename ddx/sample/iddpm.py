@@ -23,7 +23,8 @@ import torch
 from ddx.checkpoints.iddpm_official import load_official_state_dict
 from ddx.profiling import nvtx_range
 from ddx.train.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
-from ddx.train.rundir import images_to_uint8_grid, read_run_config
+from ddx.train.rundir import read_run_config
+from ddx.utils.images import images_to_uint8_grid, uint8_nhwc_truncated
 
 
 class Weights(enum.Enum):
@@ -90,11 +91,6 @@ def load_iddpm_weights(path: str | os.PathLike, weights: Weights = Weights.EMA, 
     return LoadedWeights(state, flags, f"{checkpoint.name}, EMA {key}")
 
 
-def to_uint8_nhwc(sample: torch.Tensor) -> np.ndarray:
-    """(N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C), as image_sample.py converts."""
-    return ((sample + 1) * 127.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
-
-
 def generate_samples(diffusion, model, num_samples: int, batch_size: int, image_size: int, *, channels: int = 3,
                      clip_denoised: bool = True, use_ddim: bool = False, eta: float = 0.0,
                      num_classes: int | None = None, device: torch.device | str = "cpu",
@@ -126,7 +122,7 @@ def generate_samples(diffusion, model, num_samples: int, batch_size: int, image_
         for i in reversed(range(diffusion.num_timesteps)):
             with nvtx_range(f"sample/step_{i}"):
                 sample = next(steps)["sample"]
-        images.append(to_uint8_nhwc(sample))
+        images.append(uint8_nhwc_truncated(sample))
         done += batch_size
     arr = np.concatenate(images)[:num_samples]
     return arr, (np.concatenate(labels)[:num_samples] if labels else None)
