@@ -50,6 +50,8 @@ class FlagSpec:
     aliases: tuple[str, ...] = ()
     bool_form: BoolForm | None = None
     list_form: ListForm | None = None
+    nargs: int | None = None  # a fixed count for a NARGS list (e.g. --profile_window START COUNT); default any
+    metavar: str | tuple[str, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +128,11 @@ class _NargsTuple(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         words = [v for v in values if str(v).strip().lower() not in NONE_WORDS]
-        setattr(namespace, self.dest, tuple(self.type_item(w) for w in words))
+        try:
+            setattr(namespace, self.dest, tuple(self.type_item(w) for w in words))
+        except (argparse.ArgumentTypeError, ValueError) as err:
+            # argparse reports only ArgumentError raised by an action as "argument --flag: ..." (exit 2).
+            raise argparse.ArgumentError(self, str(err)) from None
 
 
 def _help(spec: FlagSpec, default: Any) -> str:
@@ -160,7 +166,9 @@ def add_field_flag(group, name: str, hint: Any, default: Any, forms: FlagForms) 
             group.add_argument(*names, type=spec.type or _comma_list(item), **common)
         else:
             action = type("NargsTuple", (_NargsTuple,), {"type_item": staticmethod(spec.type or item)})
-            group.add_argument(*names, nargs="*", action=action, **common)
+            if spec.metavar is not None:
+                common["metavar"] = spec.metavar
+            group.add_argument(*names, nargs=spec.nargs or "*", action=action, **common)
         return
     group.add_argument(*names, type=spec.type or _scalar(kind), **common)
 
