@@ -9,7 +9,7 @@ import enum
 
 import pytest
 
-from ddx.cli.config_flags import BoolForm, FlagForms, ListForm, add_config_flags, resolve, typed_values
+from ddx.cli.config_flags import BoolForm, FlagForms, ListForm, add_config_flags, merge_layers, resolve, typed_values
 from ddx.utils.config_io import differences, from_plain, replace_flat, to_plain
 
 
@@ -100,3 +100,8 @@ def test_a_field_added_to_a_section_is_a_flag_and_a_config_key_at_once():
     assert config.model.depth == 5
     assert from_plain(WiderRun, to_plain(config)).model.depth == 5
     assert differences(WiderRun(), config) == [("depth", 2, 5)]
+
+
+def test_merge_layers_names_the_layer_of_each_value():
+    merged, sources = merge_layers([("from --preset p", {"width": 6, "lr": 1.0}), ("", {"width": 8})])
+    assert merged == {"width": 8, "lr": 1.0} and sources == {"width": "", "lr": "from --preset p"}

@@ -193,17 +193,24 @@ def typed_values(namespace: argparse.Namespace, config_cls: type) -> dict[str, A
 Layer = tuple[str, Mapping[str, Any]]
 
 
-def resolve(defaults: Any, layers: Sequence[Layer]) -> tuple[Any, dict[str, str]]:
-    """`defaults` with each layer's flat values laid over it in order; returns the configuration and, for each
-    field a layer set, that layer's label (e.g. "from --preset digits"; "" for the command line)."""
+def merge_layers(layers: Sequence[Layer]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The layers' flat values merged in order (a later layer wins) and, for each field, the label of the layer
+    that set it: what cross-field checks read, to name the flags before the sections reject a combination."""
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for label, values in layers:
         merged.update(values)
         sources.update({name: label for name in values})
+    return merged, sources
+
+
+def resolve(defaults: Any, layers: Sequence[Layer]) -> tuple[Any, dict[str, str]]:
+    """`defaults` with each layer's flat values laid over it in order; returns the configuration and, for each
+    field a layer set, that layer's label (e.g. "from --preset digits"; "" for the command line)."""
+    merged, sources = merge_layers(layers)
     # One replacement, not one per layer: a combination may only be valid once every layer is in.
     return replace_flat(defaults, merged), sources
 
 
 __all__ = ["BoolForm", "FlagForms", "FlagSpec", "ListForm", "add_config_flags", "add_field_flag", "flat_values",
-           "resolve", "str2bool", "typed_values"]
+           "merge_layers", "resolve", "str2bool", "typed_values"]
