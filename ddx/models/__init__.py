@@ -9,8 +9,8 @@
 from ddx.models.discriminator import Discriminator_large, Discriminator_small
 from ddx.models.ncsnpp import NCSNpp, NCSNppConfig, strip_module_prefix
 from ddx.models.toy import ToyConfig, ToyDiscriminator, ToyGenerator
-from ddx.models.unet import UNetModel
-from ddx.models.unet_config import UNetConfig, build_unet, create_model
+from ddx.models.unet import UNetModel, build_unet, create_model
+from ddx.models.unet_config import UNetConfig
 
 __all__ = [
     "Discriminator_large",

@@ -1,5 +1,5 @@
-"""IDDPM's UNet backbone (openai/improved-diffusion: unet.UNetModel; create_model and the typed
-UNetConfig are in ddx.models.unet_config).
+"""IDDPM's UNet backbone (openai/improved-diffusion: unet.UNetModel) and its builders: build_unet from a
+typed UNetConfig (ddx.models.unet_config, which knows nothing of the network) and script_util.create_model.
 
 `UNetModel(x, timesteps, y=None)` maps tensors to tensors and knows nothing of betas. Its
 state_dict keys and shapes equal the official model's, so the released checkpoints (CIFAR-10,
@@ -23,10 +23,12 @@ from ddx.models.unet_blocks import (
     conv_nd,
     zero_module,
 )
+from ddx.models.unet_config import UNetConfig, parse_attention_resolutions
 from ddx.nn.attention import AttentionBackend, AttentionBlock
 from ddx.nn.embedding import timestep_embedding
 from ddx.nn.norm import normalization
 from ddx.utils.checks import check_positive_int
+
 
 class UNetModel(nn.Module):
     """The UNet with attention and timestep embedding, with the official constructor arguments.
@@ -215,16 +217,62 @@ class UNetModel(nn.Module):
         return self.out(h)
 
 
-# UNetConfig, build_unet, create_model and the parsers live in ddx.models.unet_config, which builds
-# UNetModel from here; they stay importable from this module (lazily, so there is no import cycle).
-_CONFIG_NAMES = frozenset(
-    {"CHANNEL_MULT_BY_IMAGE_SIZE", "NUM_CLASSES", "UNetConfig", "build_unet", "create_model", "parse_attention_resolutions"}
-)
+def build_unet(config):
+    """The UNetModel described by a UNetConfig."""
+    if not isinstance(config, UNetConfig):
+        raise TypeError(f"config must be a UNetConfig, got {type(config).__name__}")
+    return UNetModel(
+        in_channels=config.in_channels,
+        model_channels=config.num_channels,
+        out_channels=config.in_channels * 2 if config.learn_sigma else config.in_channels,
+        num_res_blocks=config.num_res_blocks,
+        attention_resolutions=config.attention_rates(),
+        dropout=config.dropout,
+        channel_mult=config.resolved_channel_mult(),
+        num_classes=config.num_classes if config.class_cond else None,
+        use_checkpoint=config.use_checkpoint,
+        num_heads=config.num_heads,
+        num_heads_upsample=config.num_heads_upsample,
+        use_scale_shift_norm=config.use_scale_shift_norm,
+        attention_backend=config.attention_backend,
+    )
 
 
-def __getattr__(name):
-    if name in _CONFIG_NAMES:
-        from ddx.models import unet_config
+def create_model(
+    image_size,
+    num_channels,
+    num_res_blocks,
+    learn_sigma,
+    class_cond,
+    use_checkpoint,
+    attention_resolutions,
+    num_heads,
+    num_heads_upsample,
+    use_scale_shift_norm,
+    dropout,
+    channel_mult=None,
+    **options,
+):
+    """script_util.create_model: the same arguments; attention_resolutions as '16,8' or (16, 8).
 
-        return getattr(unet_config, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    ddx additions: channel_mult overrides the per-size default, and image_size 16 is accepted
+    (channel_mult (1, 2, 2)); further UNetConfig fields (num_classes, in_channels,
+    attention_backend) can be passed by keyword.
+    """
+    return build_unet(
+        UNetConfig(
+            image_size=image_size,
+            num_channels=num_channels,
+            num_res_blocks=num_res_blocks,
+            learn_sigma=learn_sigma,
+            class_cond=class_cond,
+            use_checkpoint=use_checkpoint,
+            attention_resolutions=parse_attention_resolutions(attention_resolutions),
+            num_heads=num_heads,
+            num_heads_upsample=num_heads_upsample,
+            use_scale_shift_norm=use_scale_shift_norm,
+            dropout=dropout,
+            channel_mult=channel_mult,
+            **options,
+        )
+    )

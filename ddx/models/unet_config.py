@@ -1,13 +1,13 @@
 """IDDPM's UNet configuration: script_util.create_model's arguments as a typed frozen dataclass.
 
-`UNetConfig` holds create_model's arguments (resolutions, not downsample rates); `build_unet(config)`
-makes the UNetModel; `create_model(...)` is script_util.create_model with the same arguments.
+`UNetConfig` holds create_model's arguments (resolutions, not downsample rates). It knows nothing of the
+network: `build_unet(config)` and `create_model(...)` live with UNetModel in ddx.models.unet, which imports
+this module (one arrow, no circle).
 """
 
 import dataclasses
 from typing import Optional, Tuple
 
-from ddx.models.unet import UNetModel
 from ddx.nn.attention import AttentionBackend
 from ddx.utils.checks import check_positive_int
 
@@ -81,27 +81,6 @@ class UNetConfig:
         return tuple(self.image_size // res for res in self.attention_resolutions)
 
 
-def build_unet(config):
-    """The UNetModel described by a UNetConfig."""
-    if not isinstance(config, UNetConfig):
-        raise TypeError(f"config must be a UNetConfig, got {type(config).__name__}")
-    return UNetModel(
-        in_channels=config.in_channels,
-        model_channels=config.num_channels,
-        out_channels=config.in_channels * 2 if config.learn_sigma else config.in_channels,
-        num_res_blocks=config.num_res_blocks,
-        attention_resolutions=config.attention_rates(),
-        dropout=config.dropout,
-        channel_mult=config.resolved_channel_mult(),
-        num_classes=config.num_classes if config.class_cond else None,
-        use_checkpoint=config.use_checkpoint,
-        num_heads=config.num_heads,
-        num_heads_upsample=config.num_heads_upsample,
-        use_scale_shift_norm=config.use_scale_shift_norm,
-        attention_backend=config.attention_backend,
-    )
-
-
 def parse_attention_resolutions(attention_resolutions):
     """'16,8' (script_util's string form) or an iterable of ints -> a tuple of ints.
 
@@ -117,43 +96,3 @@ def parse_attention_resolutions(attention_resolutions):
             message = f"attention_resolutions must be comma-separated ints, got {attention_resolutions!r}"
             raise ValueError(message) from None
     return tuple(attention_resolutions)
-
-
-def create_model(
-    image_size,
-    num_channels,
-    num_res_blocks,
-    learn_sigma,
-    class_cond,
-    use_checkpoint,
-    attention_resolutions,
-    num_heads,
-    num_heads_upsample,
-    use_scale_shift_norm,
-    dropout,
-    channel_mult=None,
-    **options,
-):
-    """script_util.create_model: the same arguments; attention_resolutions as '16,8' or (16, 8).
-
-    ddx additions: channel_mult overrides the per-size default, and image_size 16 is accepted
-    (channel_mult (1, 2, 2)); further UNetConfig fields (num_classes, in_channels,
-    attention_backend) can be passed by keyword.
-    """
-    return build_unet(
-        UNetConfig(
-            image_size=image_size,
-            num_channels=num_channels,
-            num_res_blocks=num_res_blocks,
-            learn_sigma=learn_sigma,
-            class_cond=class_cond,
-            use_checkpoint=use_checkpoint,
-            attention_resolutions=parse_attention_resolutions(attention_resolutions),
-            num_heads=num_heads,
-            num_heads_upsample=num_heads_upsample,
-            use_scale_shift_norm=use_scale_shift_norm,
-            dropout=dropout,
-            channel_mult=channel_mult,
-            **options,
-        )
-    )

@@ -7,15 +7,17 @@ configs, parameters from model_helpers.randomize_parameters); tests/models/iddpm
 by the official code (improved-diffusion @ 1bc7bbb) run from a scratch copy outside the repo.
 """
 
+import ast
 import dataclasses
+import inspect
 import json
 
 import pytest
 import torch
 
 from ddx.models import unet, unet_config
-from ddx.models.unet import UNetModel
-from ddx.models.unet_config import UNetConfig, build_unet, create_model, parse_attention_resolutions
+from ddx.models.unet import UNetModel, build_unet, create_model
+from ddx.models.unet_config import UNetConfig, parse_attention_resolutions
 from ddx.nn.attention import AttentionBackend
 from ddx.ops import set_fused
 from tests.models.model_helpers import (
@@ -237,9 +239,11 @@ def test_parse_attention_resolutions():
     assert parse_attention_resolutions([8]) == (8,)
 
 
-def test_config_names_stay_importable_from_unet():
-    """Code that imports UNetConfig / build_unet / create_model from ddx.models.unet gets the same objects."""
-    for name in ("UNetConfig", "build_unet", "create_model", "parse_attention_resolutions"):
-        assert getattr(unet, name) is getattr(unet_config, name)
-    with pytest.raises(AttributeError, match="no attribute 'not_there'"):
-        unet.not_there
+def test_the_config_module_does_not_import_the_network():
+    """One arrow: ddx.models.unet imports unet_config (and re-exports UNetConfig with its builders), never back."""
+    tree = ast.parse(inspect.getsource(unet_config))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert "ddx.models.unet" not in imported and "ddx.models" not in imported
+    assert unet.UNetConfig is unet_config.UNetConfig
+    assert unet.parse_attention_resolutions is unet_config.parse_attention_resolutions
