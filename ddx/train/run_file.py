@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ddx.checkpoints.run_config_file import CONFIG_FILE, read_run_config
-from ddx.utils.config_io import flat_fields, from_plain, replace_flat, to_plain
-from ddx.utils.errors import CheckpointError
+from ddx.utils.config_io import differences, flat_fields, from_plain, replace_flat, to_plain
+from ddx.utils.errors import CheckpointError, UsageError
 
 RUN_FORMAT = "ddx-run/2"
 FAMILIES = ("ddgan", "iddpm")
@@ -140,5 +140,26 @@ def _read_legacy(path: Path, data: Mapping[str, Any], family: str, defaults: Any
                               f"instead of the run directory") from None
     return RunFile(path, family, config, legacy=True)
 
-__all__ = ["FAMILIES", "LegacyLayout", "RUN_FORMAT", "RunFile", "legacy_values", "read_run", "run_config_path",
-           "run_record"]
+def check_resume(recorded: RunFile, config: Any, defining: Sequence[str], exempt: Sequence[str] = (),
+                 fix: str = "give the run's values (or another --outdir for a new run)") -> None:
+    """UsageError listing each field of the `defining` sections (those that fix what the checkpoints hold: model,
+    diffusion, data) where the run's recorded configuration and the resuming one differ, but those in `exempt`.
+    Execution and loop fields may change on resume."""
+    names = tuple(name for name, (section, _) in flat_fields(type(config)).items()
+                  if section in defining and name not in exempt)
+    changed = differences(recorded.config, config, names)
+    if changed:
+        listed = "; ".join(f"--{name}: {_shown(old)} in the run, {_shown(new)} now" for name, old, new in changed)
+        raise UsageError(f"--resume: this command trains another model than the run in {recorded.path.parent} "
+                         f"({listed}): {fix}")
+
+
+def _shown(value: Any) -> str:
+    plain = to_plain(value)
+    if isinstance(plain, list):  # as the flag is typed: --ch_mult 1 2 2
+        return " ".join(map(str, plain)) or "none"
+    return repr(plain)
+
+
+__all__ = ["FAMILIES", "LegacyLayout", "RUN_FORMAT", "RunFile", "check_resume", "legacy_values", "read_run",
+           "run_config_path", "run_record"]

@@ -78,3 +78,14 @@ def test_bad_files_name_the_file_and_the_problem(tmp_path, data, words):
     with pytest.raises(CheckpointError, match=words) as err:
         read_run(path, "ddgan", Run(), LEGACY)
     assert str(path) in str(err.value)
+
+
+def test_resume_lists_each_defining_field_that_differs(tmp_path):
+    from ddx.train.run_file import RunFile, check_resume
+    from ddx.utils.errors import UsageError
+
+    recorded = RunFile(tmp_path / "config.json", "ddgan", Run(Net(4, (1, 2)), Loop(0)))
+    check_resume(recorded, Run(Net(4, (1, 2)), Loop(7)), ["net"])  # loop fields may change
+    with pytest.raises(UsageError, match=r"--width: 4 in the run, 8 now; --mult: 1 2 in the run, 3 now"):
+        check_resume(recorded, Run(Net(8, (3,)), Loop(0)), ["net"])
+    check_resume(recorded, Run(Net(8, (1, 2))), ["net"], exempt=["width"])
