@@ -1,4 +1,8 @@
-"""What the fast samplers (ddx.sample.fast) share: modes, precisions, the prepared network call, CUDA-graph capture.
+"""What the fast samplers (ddx.sample.fast) share: the prepared network call, mode checks, CUDA-graph capture.
+
+SamplerMode and Precision are defined in ddx.execution (the one home of the execution switches); they are
+imported here because the samplers take them, and an ExecutionOptions gives all three of mode, precision
+and memory format at once (execution_settings).
 
 Modes (SamplerMode):
     EAGER     the network and the diffusion arithmetic op by op (Triton kernels where the model is fused).
@@ -13,41 +17,28 @@ Modes (SamplerMode):
 """
 
 import contextlib
-import enum
 
 import torch
 
+from ddx.execution import ExecutionOptions, Precision, SamplerMode
+from ddx.utils.checks import parse_enum
 
-class SamplerMode(enum.Enum):
-    EAGER = "eager"
-    COMPILED = "compiled"
-    GRAPHS = "graphs"
-
-
-class Precision(enum.Enum):
-    """The network's compute precision: fp32, or bf16 / fp16 autocast (the chain itself stays fp32)."""
-
-    FP32 = "fp32"
-    BF16 = "bf16"
-    FP16 = "fp16"
-
-    @property
-    def autocast_dtype(self):
-        return {Precision.FP32: None, Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}[self]
+__all__ = ["PreparedNetwork", "Precision", "SamplerMode", "capture", "check_graphs_supported", "execution_settings",
+           "model_device", "parse_mode", "reseed"]
 
 
-def coerce(kind, value, name):
-    """value as the enum `kind` (an instance, or its value string, case-insensitive); ValueError naming the choices."""
-    if isinstance(value, kind):
-        return value
-    if isinstance(value, torch.dtype):
-        by_dtype = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
-        value = by_dtype.get(value, value)
-    try:
-        return kind(value.lower() if isinstance(value, str) else value)
-    except ValueError:
-        choices = ", ".join(m.value for m in kind)
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}") from None
+def parse_mode(value):
+    """A SamplerMode from a member or its value ('eager', 'compiled', 'graphs')."""
+    return parse_enum(SamplerMode, value, "mode")
+
+
+def execution_settings(execution):
+    """The keyword arguments of a fast sampler's constructor that an ExecutionOptions gives: mode, dtype,
+    channels_last. (Its fused switch routes the model and the diffusion objects, ddx.ops; its device is
+    the model's.)"""
+    if not isinstance(execution, ExecutionOptions):
+        raise TypeError(f"execution must be a ddx.execution.ExecutionOptions, got {type(execution).__name__}")
+    return {"mode": execution.sampler, "dtype": execution.precision, "channels_last": execution.channels_last}
 
 
 def model_device(model):
@@ -61,20 +52,16 @@ def check_graphs_supported(mode, device):
     """GRAPHS needs a CUDA device: ValueError naming the requirement otherwise."""
     if mode is SamplerMode.GRAPHS and device.type != "cuda":
         raise ValueError(
-            f"SamplerMode.GRAPHS needs a CUDA device (CUDA graphs record GPU kernels), but the model is on {device} "
-            f"(torch.cuda.is_available() = {torch.cuda.is_available()}); use SamplerMode.COMPILED or SamplerMode.EAGER"
+            f"sampler mode GRAPHS needs a CUDA device (CUDA graphs record GPU kernels), but the model is on {device} "
+            f"(torch.cuda.is_available() = {torch.cuda.is_available()}); use --mode compiled or --mode eager "
+            "(SamplerMode.COMPILED / SamplerMode.EAGER)"
         )
-
-
-def check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
 
 
 class PreparedNetwork:
     """The network as the samplers call it: compiled or not, in its memory format, under autocast.
 
-    net(x, t, *extra) -> the model's output; x is converted to channels_last first when asked (the model's
+    net(x, t, *extra, **kwargs) -> the model's output (kwargs: e.g. class labels y); x is converted to channels_last first when asked (the model's
     weights were converted at construction). compile_backend / compile_mode are torch.compile's backend
     ("inductor", or e.g. "aot_eager" for tests) and mode (None, "max-autotune-no-cudagraphs", ...).
     """
@@ -96,11 +83,11 @@ class PreparedNetwork:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
-    def __call__(self, x, t, *extra):
+    def __call__(self, x, t, *extra, **kwargs):
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            return self.call(x, t, *extra)
+            return self.call(x, t, *extra, **kwargs)
 
 
 def capture(fn, warmup=2):

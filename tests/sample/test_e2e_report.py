@@ -8,7 +8,7 @@ from PIL import Image
 
 from bench.e2e import goals, report
 from bench.e2e.common import RunSettings, Variant, run_row, skip_reason
-from ddx.sample.fast_common import Precision
+from ddx.execution import Precision
 
 CPU = RunSettings(device=torch.device("cpu"), tiny=True)
 

@@ -16,8 +16,10 @@ from torch import nn
 from ddx import profiling
 from ddx.diffusion import DiffusionConfig, sampling
 from ddx.diffusion.ddgan import DDGANDiffusionConfig, PosteriorCoefficients, sample_from_model
+from ddx.execution import ExecutionOptions
 from ddx.models.ncsnpp import NCSNpp, NCSNppConfig
 from ddx.models.toy import ToyConfig, ToyGenerator
+from ddx.ops import set_fused
 from ddx.sample.fast import FastDDGANSampler, FastIDDPMSampler, IDDPMLoop, Precision, SamplerMode
 from tests.tolerances import assert_close
 
@@ -101,8 +103,29 @@ def test_nvtx_ranges_in_documented_order(toy_generator):
             sampler(2, seed=0)
     finally:
         profiling.enable(False)
-    expected = [name for i in (2, 1, 0) for name in (f"sample/step_{i}", "sample/generator", "sample/posterior")]
-    assert names == expected
+    # The chain's loop is sample_from_model's; the sampler ranges the network call it hands in.
+    assert [name for name in names if name == "sample/generator"] == ["sample/generator"] * 3
+
+
+def test_eager_sampler_follows_the_coefficients_routing(toy_generator):
+    # The fused switch travels by the coefficient object (ddx.ops.set_fused), not by a sampler argument.
+    coeff = set_fused(_coeff(3), False)
+    expected = _official_chain(coeff, toy_generator, 3, 4, (2,), TOY_NZ, seed=2)
+    assert torch.equal(FastDDGANSampler(toy_generator, coeff, TOY_NZ, 3)(4, seed=2), expected)
+    with pytest.raises(TypeError, match="fused"):
+        FastDDGANSampler(toy_generator, coeff, TOY_NZ, 3, fused=False)
+
+
+def test_from_execution_takes_mode_precision_and_memory_format(toy_generator, iddpm):
+    execution = ExecutionOptions(sampler="compiled", precision="bf16", memory_format="channels_last")
+    sampler = FastDDGANSampler.from_execution(toy_generator, _coeff(2), TOY_NZ, 2, execution, compile_backend="eager")
+    assert (sampler.mode, sampler.precision, sampler.network.channels_last) == (
+        SamplerMode.COMPILED, Precision.BF16, True)
+    iddpm_sampler = FastIDDPMSampler.from_execution(*iddpm, (3, 4, 4), ExecutionOptions(precision="fp16"), loop="ddim")
+    assert (iddpm_sampler.mode, iddpm_sampler.precision, iddpm_sampler.loop) == (
+        SamplerMode.EAGER, Precision.FP16, IDDPMLoop.DDIM)
+    with pytest.raises(TypeError, match="execution must be a ddx.execution.ExecutionOptions"):
+        FastDDGANSampler.from_execution(toy_generator, _coeff(2), TOY_NZ, 2, {"sampler": "eager"})
 
 
 def test_no_ranges_when_profiling_is_off(toy_generator):
@@ -120,8 +143,8 @@ def test_graphs_mode_needs_cuda(toy_generator):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(mode="fastest"), ValueError, "mode must be one of eager, compiled, graphs"),
-        (dict(dtype="fp8"), ValueError, "dtype must be one of fp32, bf16, fp16"),
+        (dict(mode="fastest"), ValueError, "unknown mode 'fastest'; expected one of 'eager', 'compiled', 'graphs'"),
+        (dict(dtype="fp8"), ValueError, "unknown dtype 'fp8'; expected one of 'fp32', 'bf16', 'fp16'"),
         (dict(num_timesteps=3), ValueError, "tables for 2 steps but num_timesteps is 3"),
         (dict(nz=0), ValueError, "nz must be a positive int"),
         (dict(coeff="tables"), TypeError, "PosteriorCoefficients"),
@@ -137,9 +160,10 @@ def test_bad_arguments_are_named(toy_generator, kwargs, error, match):
         FastDDGANSampler(**arguments)
 
 
-@pytest.mark.parametrize("batch", [0, -1, 2.0], ids=["zero", "negative", "float"])
-def test_bad_batch_size(toy_generator, batch):
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+@pytest.mark.parametrize("batch, error", [(0, ValueError), (-1, ValueError), (2.0, TypeError)],
+                         ids=["zero", "negative", "float"])
+def test_bad_batch_size(toy_generator, batch, error):
+    with pytest.raises(error, match="batch_size must be a positive int"):
         FastDDGANSampler(toy_generator, _coeff(2), TOY_NZ, 2)(batch)
 
 
@@ -181,6 +205,26 @@ def test_iddpm_eager_sampler_replays_the_official_loop(iddpm, loop):
     expected = official(diffusion, model, shape)
     sampler = FastIDDPMSampler(model, diffusion, shape[1:], loop=loop)
     assert torch.equal(sampler(2, seed=9), expected)
+
+
+class _LabelledEpsModel(_EpsModel):
+    """_EpsModel with class labels y (N,) added as a per-class offset, as a class-conditional UNet takes them."""
+
+    def forward(self, x, t, y):
+        return super().forward(x + 0.1 * y.float().view(-1, 1, 1, 1), t)
+
+
+@pytest.mark.parametrize("loop", list(IDDPMLoop), ids=[loop.value for loop in IDDPMLoop])
+def test_iddpm_sampler_with_labels_and_a_generator_replays_the_official_loop(iddpm, loop):
+    _, diffusion = iddpm
+    torch.manual_seed(0)
+    model, labels = _LabelledEpsModel(3).eval(), torch.tensor([1, 7])
+    official = sampling.ddim_sample_loop if loop is IDDPMLoop.DDIM else sampling.p_sample_loop
+    expected = official(diffusion, model, (2, 3, 4, 4), model_kwargs={"y": labels},
+                        generator=torch.Generator().manual_seed(6))
+    sampler = FastIDDPMSampler(model, diffusion, (3, 4, 4), loop=loop)
+    out = sampler(2, model_kwargs={"y": labels}, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(out, expected)
 
 
 def test_iddpm_compiled_sampler_matches_eager(iddpm):
