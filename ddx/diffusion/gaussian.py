@@ -74,13 +74,3 @@ class GaussianDiffusion(FusedOp):
     ddim_sample_loop_progressive = sampling.ddim_sample_loop_progressive
     prior_bpd = likelihood.prior_bpd
     calc_bpd_loop = likelihood.calc_bpd_loop
-
-    # The official private names, for code ported from improved-diffusion.
-    def _scale_timesteps(self, t):
-        return self.scale_timesteps(t)
-
-    _predict_xstart_from_eps = predict_xstart_from_eps
-    _predict_xstart_from_xprev = predict_xstart_from_xprev
-    _predict_eps_from_xstart = predict_eps_from_xstart
-    _vb_terms_bpd = vb_terms_bpd
-    _prior_bpd = prior_bpd

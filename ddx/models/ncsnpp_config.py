@@ -154,11 +154,3 @@ class NCSNppConfig:
         values = vars(args) if not isinstance(args, dict) else args
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
-
-    def to_dict(self):
-        """JSON-ready dict (enum values as strings, tuples as lists)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = value.value if isinstance(value, enum.Enum) else list(value) if isinstance(value, tuple) else value
-        return out

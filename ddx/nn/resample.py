@@ -1,20 +1,15 @@
 """FIR up/down-sampling (StyleGAN2 / DDGAN) on top of `kernels.upfirdn2d`.
 
-Each function takes the upfirdn2d implementation as `op` (default: the fused `kernels.upfirdn2d`),
-so FusedOp modules pass `self.ops().upfirdn2d` and run either path with the same weights. Gains
-and pads are those of the official `score_sde/models/up_or_down_sampling.py`.
+Each fir_* function takes the upfirdn2d implementation as `op`, so FusedOp modules pass
+`self.ops().upfirdn2d` and run either path with the same weights. Gains and pads are those of the
+official `score_sde/models/up_or_down_sampling.py`.
 """
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import kernels
 from ddx.ops import FusedOp
-
-
-def _default_op(op):
-    return kernels.upfirdn2d if op is None else op
 
 
 def _check_factor(factor):
@@ -27,11 +22,6 @@ def _check_image(x, name="x"):
         raise ValueError(f"{name} must be (N, C, H, W), got shape {tuple(x.shape)}")
 
 
-def _check_square_weight(w):
-    if w.dim() != 4 or w.shape[2] != w.shape[3]:
-        raise ValueError(f"conv weight must be (Cout, Cin, k, k), got shape {tuple(w.shape)}")
-
-
 def setup_kernel(k, device=None):
     """A separable 1-D FIR (or a square 2-D one) as a normalised (kh, kh) float32 kernel (sums to 1)."""
     k = torch.as_tensor(k, dtype=torch.float32, device=device)
@@ -42,14 +32,15 @@ def setup_kernel(k, device=None):
     return k / k.sum()
 
 
-def _scaled_kernel(k, factor, gain, device=None):
+def scaled_kernel(k, factor, gain, device=None):
     """setup_kernel(k) * gain; k None means [1] * factor (nearest / box)."""
     _check_factor(factor)
     return setup_kernel([1] * factor if k is None else k, device=device) * gain
 
 
-# The fir_* functions take a prepared kernel (normalised and scaled, on x's device), so that modules
-# build it once; the *_2d functions are the official signatures and prepare it on every call.
+# The fir_* functions take a prepared kernel (scaled_kernel: normalised and scaled, on x's device), so that
+# modules build it once. The official functional API (upsample_2d, ...) is not kept: no ddx code calls it
+# (the tests that compare against it build it from these, tests/models/fir_functional.py).
 
 
 def fir_upsample(x, kernel, factor, op):
@@ -82,37 +73,6 @@ def fir_upsample_conv(x, w, kernel, factor, op):
     return op(x, kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1))
 
 
-def upsample_2d(x, k=None, factor=2, gain=1, op=None):
-    """FIR upsampling: (N, C, H, W) -> (N, C, H * factor, W * factor); constant inputs scale by gain."""
-    _check_image(x)
-    return fir_upsample(x, _scaled_kernel(k, factor, gain * factor**2, x.device), factor, _default_op(op))
-
-
-def downsample_2d(x, k=None, factor=2, gain=1, op=None):
-    """FIR downsampling: (N, C, H, W) -> (N, C, H // factor, W // factor)."""
-    _check_image(x)
-    return fir_downsample(x, _scaled_kernel(k, factor, gain, x.device), factor, _default_op(op))
-
-
-def conv_downsample_2d(x, w, k=None, factor=2, gain=1, op=None):
-    """FIR filter then strided conv: x (N, Cin, H, W), w (Cout, Cin, kh, kh) -> (N, Cout, H // f, W // f)."""
-    _check_image(x)
-    _check_square_weight(w)
-    return fir_conv_downsample(x, w, _scaled_kernel(k, factor, gain, x.device), factor, _default_op(op))
-
-
-def upsample_conv_2d(x, w, k=None, factor=2, gain=1, op=None):
-    """Transposed strided conv then FIR filter: x (N, Cin, H, W), w (Cout, Cin, kh, kh) -> (N, Cout, H * f, W * f).
-
-    The official function cannot run in PyTorch (`w[..., ::-1, ::-1]`, stride [1, 1, f, f]); this is it
-    with the two fixes of huggingface/diffusers PR #535 (torch.flip, stride (f, f)).
-    """
-    _check_image(x)
-    _check_square_weight(w)
-    kernel = _scaled_kernel(k, factor, gain * factor**2, x.device)
-    return fir_upsample_conv(x, w, kernel, factor, _default_op(op))
-
-
 def naive_upsample_2d(x, factor=2):
     """Nearest-neighbour upsampling by repetition: (N, C, H, W) -> (N, C, H * factor, W * factor)."""
     _check_image(x)
@@ -139,7 +99,7 @@ class FIRUpsample2d(FusedOp, nn.Module):
     def __init__(self, fir_kernel=(1, 3, 3, 1), factor=2):
         super().__init__()
         self.factor = factor
-        self.register_buffer("kernel", _scaled_kernel(fir_kernel, factor, factor**2), persistent=False)
+        self.register_buffer("kernel", scaled_kernel(fir_kernel, factor, factor**2), persistent=False)
 
     def forward(self, x):
         _check_image(x)
@@ -152,7 +112,7 @@ class FIRDownsample2d(FusedOp, nn.Module):
     def __init__(self, fir_kernel=(1, 3, 3, 1), factor=2):
         super().__init__()
         self.factor = factor
-        self.register_buffer("kernel", _scaled_kernel(fir_kernel, factor, 1), persistent=False)
+        self.register_buffer("kernel", scaled_kernel(fir_kernel, factor, 1), persistent=False)
 
     def forward(self, x):
         _check_image(x)
@@ -208,7 +168,7 @@ class FIRConv2d(FusedOp, nn.Module):
         self.kernel = kernel
         # Prepared FIR kernel (factor 2; gain factor^2 when upsampling), a buffer outside the state_dict.
         gain = 4 if up else 1
-        self.register_buffer("resample_kernel", _scaled_kernel(resample_kernel, 2, gain), persistent=False)
+        self.register_buffer("resample_kernel", scaled_kernel(resample_kernel, 2, gain), persistent=False)
 
     def forward(self, x):
         _check_image(x)

@@ -1,5 +1,7 @@
 """Helpers shared by the model tests: fixture loading, seeded parameter randomisation, stored kwargs."""
 
+import dataclasses
+import enum
 import pathlib
 
 import torch
@@ -55,3 +57,11 @@ def network_tol_on_gradient_scale(reference_grads):
 def as_constructor_kwargs(kwargs):
     """A fixture's stored kwargs (tuples saved as lists) as constructor arguments."""
     return {key: tuple(value) if isinstance(value, list) else value for key, value in kwargs.items()}
+
+
+def config_as_plain_dict(config):
+    """A config dataclass as the fixtures store it: enum values as strings, tuples as lists."""
+    def plain(value):
+        return value.value if isinstance(value, enum.Enum) else list(value) if isinstance(value, tuple) else value
+
+    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}

@@ -23,7 +23,8 @@ from ddx.nn.adaptive_norm import AdaptiveGroupNorm, ncsnpp_group_norm
 from ddx.nn.norm import GroupNorm
 from ddx.nn.ddgan_embedding import GaussianFourierProjection, get_timestep_embedding
 from ddx.ops import set_fused
-from tests.models.model_helpers import load_fixture, randomize_parameters
+from tests.models import fir_functional
+from tests.models.model_helpers import config_as_plain_dict, load_fixture, randomize_parameters
 from tests.tolerances import NETWORK, assert_close
 
 NCSNPP = load_fixture("ddgan_ncsnpp.pt")
@@ -72,7 +73,7 @@ def test_config_defaults_are_the_argparse_defaults():
 
 def test_config_reproduces_the_fixture_args():
     """from_args keeps exactly the fields NCSNpp reads (the fixture's `config`), and nothing else."""
-    assert FIXTURE_CONFIG.to_dict() == dict(NCSNPP["config"], init_scale=0.0)
+    assert config_as_plain_dict(FIXTURE_CONFIG) == dict(NCSNPP["config"], init_scale=0.0)
     assert NCSNppConfig.from_args(NCSNPP["config"]) == FIXTURE_CONFIG
     assert NCSNppConfig.from_args(argparse.Namespace(**NCSNPP["args"])) == FIXTURE_CONFIG
 
@@ -307,17 +308,17 @@ def test_group_norm_scale_shift_without_affine():
 
 OPS = [pytest.param(reference.upfirdn2d, id="reference"), pytest.param(kernels.upfirdn2d, id="fused")]
 RESAMPLE_CASES = {
-    "upsample_2d": lambda x, w, op: resample.upsample_2d(x, [1, 3, 3, 1], op=op),
-    "downsample_2d": lambda x, w, op: resample.downsample_2d(x, [1, 3, 3, 1], op=op),
-    "upsample_2d_k_none": lambda x, w, op: resample.upsample_2d(x, None, op=op),
-    "downsample_2d_k_none": lambda x, w, op: resample.downsample_2d(x, None, op=op),
+    "upsample_2d": lambda x, w, op: fir_functional.upsample_2d(x, [1, 3, 3, 1], op=op),
+    "downsample_2d": lambda x, w, op: fir_functional.downsample_2d(x, [1, 3, 3, 1], op=op),
+    "upsample_2d_k_none": lambda x, w, op: fir_functional.upsample_2d(x, None, op=op),
+    "downsample_2d_k_none": lambda x, w, op: fir_functional.downsample_2d(x, None, op=op),
     "naive_upsample_2d": lambda x, w, op: resample.naive_upsample_2d(x),
     # The official call crops x to even sizes first: x[..., :2 * (H // 2), :2 * (W // 2)].
     "naive_downsample_2d": lambda x, w, op: resample.naive_downsample_2d(
         x[..., : x.shape[-2] // 2 * 2, : x.shape[-1] // 2 * 2]
     ),
-    "conv_downsample_2d": lambda x, w, op: resample.conv_downsample_2d(x, w, [1, 3, 3, 1], op=op),
-    "upsample_conv_2d_fixed_NOT_OFFICIAL": lambda x, w, op: resample.upsample_conv_2d(x, w, [1, 3, 3, 1], op=op),
+    "conv_downsample_2d": lambda x, w, op: fir_functional.conv_downsample_2d(x, w, [1, 3, 3, 1], op=op),
+    "upsample_conv_2d_fixed_NOT_OFFICIAL": lambda x, w, op: fir_functional.upsample_conv_2d(x, w, [1, 3, 3, 1], op=op),
 }
 
 
@@ -341,9 +342,9 @@ def test_setup_kernel_and_resample_errors():
     with pytest.raises(ValueError, match="square"):
         resample.setup_kernel(torch.ones(2, 3))
     with pytest.raises(ValueError, match="factor"):
-        resample.upsample_2d(torch.ones(1, 1, 4, 4), factor=0, op=reference.upfirdn2d)
+        fir_functional.upsample_2d(torch.ones(1, 1, 4, 4), factor=0, op=reference.upfirdn2d)
     with pytest.raises(ValueError, match="channels"):
-        resample.upsample_conv_2d(torch.ones(1, 2, 4, 4), torch.ones(3, 1, 3, 3), op=reference.upfirdn2d)
+        fir_functional.upsample_conv_2d(torch.ones(1, 2, 4, 4), torch.ones(3, 1, 3, 3), op=reference.upfirdn2d)
     with pytest.raises(ValueError, match="divisible"):
         resample.naive_downsample_2d(torch.ones(1, 1, 5, 4))
 
@@ -352,7 +353,7 @@ def test_fir_modules_keep_no_state_and_follow_set_fused():
     up = resample.FIRUpsample2d()
     assert up.state_dict() == {}
     x = torch.randn(1, 2, 3, 5)
-    expected = resample.upsample_2d(x, [1, 3, 3, 1], op=reference.upfirdn2d)
+    expected = fir_functional.upsample_2d(x, [1, 3, 3, 1], op=reference.upfirdn2d)
     assert_close(set_fused(up, False)(x), expected)
     assert_close(set_fused(up, True)(x), expected)
     conv = resample.FIRConv2d(2, 4, 3, down=True)
