@@ -7,7 +7,7 @@
 """
 
 from ddx.models.discriminator import Discriminator_large, Discriminator_small
-from ddx.models.ncsnpp import NCSNpp, NCSNppConfig, strip_module_prefix
+from ddx.models.ncsnpp import NCSNpp, NCSNppConfig
 from ddx.models.toy import ToyConfig, ToyDiscriminator, ToyGenerator
 from ddx.models.unet import UNetModel, build_unet, create_model
 from ddx.models.unet_config import UNetConfig
@@ -24,5 +24,4 @@ __all__ = [
     "UNetModel",
     "build_unet",
     "create_model",
-    "strip_module_prefix",
 ]

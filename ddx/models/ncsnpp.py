@@ -3,7 +3,7 @@
 `NCSNpp(config)(x_tp1, t, z)` predicts x_0 from x_{t+1}: x (N, C, S, S), t (N,) (timestep indices for the
 positional embedding, noise levels sigma > 0 for the Fourier one), z (N, nz). state_dict keys and shapes
 equal the official module's (`all_modules.<i>...`, `z_transform.<i>...`), so released checkpoints load
-with strict=True after `strip_module_prefix`.
+with strict=True after ddx.checkpoints.state_dict.strip_module_prefix.
 """
 
 import functools
@@ -28,12 +28,7 @@ from ddx.nn.ddgan_embedding import GaussianFourierProjection, get_timestep_embed
 from ddx.nn.init import dense
 from ddx.utils.errors import UsageError
 
-__all__ = ["NCSNpp", "NCSNppConfig", "PixelNorm", "strip_module_prefix"]
-
-
-def strip_module_prefix(state_dict, prefix="module."):
-    """A state_dict saved from DistributedDataParallel (keys 'module.<name>') with the prefix removed."""
-    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state_dict.items()}
+__all__ = ["NCSNpp", "NCSNppConfig", "PixelNorm"]
 
 
 class PixelNorm(nn.Module):

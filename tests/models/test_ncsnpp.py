@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 import kernels
 from kernels import reference
-from ddx.models.ncsnpp import NCSNpp, NCSNppConfig, strip_module_prefix
+from ddx.checkpoints.state_dict import strip_module_prefix
+from ddx.models.ncsnpp import NCSNpp, NCSNppConfig
 from ddx.models.ncsnpp_config import EmbeddingType, Progressive, ResblockType
 from ddx.nn import resample
 from ddx.nn.adaptive_norm import AdaptiveGroupNorm, ncsnpp_group_norm
