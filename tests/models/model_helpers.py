@@ -14,7 +14,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 
 def load_fixture(name):
-    """A copy of a /work/shared/fixtures file, e.g. load_fixture('ddgan_ncsnpp.pt')."""
+    """A fixture file of tests/fixtures/, e.g. load_fixture('ddgan_ncsnpp.pt')."""
     return torch.load(FIXTURES / name, weights_only=True)
 
 

@@ -1,6 +1,6 @@
 """DDGAN's time-conditioned discriminators against the official code.
 
-Fixture: ddgan_disc.pt (copy of /work/shared/fixtures; for every stored case, the official
+Fixture: ddgan_disc.pt (tests/fixtures/; for every stored case, the official
 discriminator's output and R1 input gradient, built from the case's class and kwargs, state_dict
 loaded with strict=True). The parameter counts of the published recipes were computed by the
 official modules (NVlabs/denoising-diffusion-gan @ 6818ded) imported from a scratch copy outside

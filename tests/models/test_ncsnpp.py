@@ -1,6 +1,6 @@
 """DDGAN's NCSN++ generator, its AdaGN and FIR resampling layers, against the official code.
 
-Fixtures (copies of /work/shared/fixtures): ddgan_ncsnpp.pt (official NCSNpp outputs and its sampling
+Fixtures (tests/fixtures/): ddgan_ncsnpp.pt (official NCSNpp outputs and its sampling
 loop, state_dict loaded with strict=True) and upfirdn2d.pt (official up_or_down_sampling functions;
 the fixed upsample_conv_2d is the harness copy labelled NOT_OFFICIAL). The parameter counts of the
 published recipes were computed by the official modules (NVlabs/denoising-diffusion-gan @ 6818ded)
