@@ -1,6 +1,7 @@
 """DDGAN sampling and its outputs.
 
-generate() runs the T-step reverse chain (ddx.diffusion.ddgan.sample_from_model) in batches from one seed.
+generate() runs the T-step reverse chain (ddx.diffusion.ddgan.sample_from_model, through
+ddx.sample.fast.FastDDGANSampler in the execution's sampler mode) in batches from one seed.
 Images are written as a PNG grid, one lossless PNG per sample (the official test_ddgan.py writes JPEGs) and an
 npz whose arr_0 is uint8 (N, H, W, C), the layout of the usual FID / Inception-score tools. 2-D samples are
 written as a scatter plot and an npz of float32 points (N, 2).
@@ -8,6 +9,7 @@ written as a scatter plot and an npz of float32 points (N, 2).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -18,7 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ddx.diffusion.ddgan import DDGANDiffusionConfig, PosteriorCoefficients, sample_from_model
+from ddx.diffusion.ddgan import DDGANDiffusionConfig, PosteriorCoefficients
+from ddx.execution import ExecutionOptions
+from ddx.ops import prepare_model
+from ddx.sample.fast import FastDDGANSampler
+from ddx.sample.fast_common import model_device, reseed
+from ddx.utils.checks import check_positive_int
 from ddx.utils.images import images_to_uint8_grid, scatter_image, uint8_nhwc_rounded
 
 SAMPLES_FILE = "samples.npz"
@@ -28,26 +35,63 @@ IMAGES_DIR = "images"
 METRICS_FILE = "metrics.json"
 
 
-@torch.no_grad()
 def generate(generator: nn.Module, diffusion: DDGANDiffusionConfig, nz: int, num_samples: int, batch_size: int,
-             shape: tuple[int, ...], device: torch.device | str = "cpu", seed: int | None = None,
-             fused: bool = True) -> torch.Tensor:
-    """num_samples samples (N, *shape), float32 on the CPU, drawn batch by batch after torch.manual_seed(seed)."""
-    if num_samples < 1 or batch_size < 1:
-        raise ValueError(f"num_samples and batch_size must be positive, got {num_samples} and {batch_size}")
-    device = torch.device(device)
-    if seed is not None:
-        torch.manual_seed(seed)
-    pos_coeff = PosteriorCoefficients(diffusion, device)
+             shape: tuple[int, ...], seed: int | None = None, execution: ExecutionOptions | None = None,
+             *legacy, device: torch.device | str | None = None, fused: bool | None = None) -> torch.Tensor:
+    """num_samples samples (N, *shape), float32 on the CPU, drawn batch by batch after torch.manual_seed(seed).
+
+    Runs on the generator's device. execution (default ExecutionOptions(): EAGER, fp32, fused): its sampler
+    mode, precision and memory format run the chain (ddx.sample.fast.FastDDGANSampler), and its fused switch
+    routes the generator and the posterior (ddx.ops.prepare_model). The draws: torch.manual_seed(seed) once,
+    then per batch x_T and the chain's draws, so EAGER gives the images of the official loop.
+    TRANSITIONAL: the old call generate(..., shape, device, seed, fused) and the device= / fused= keywords
+    still work (device must be the generator's; fused overrides execution.fused) until ddx/cli switches.
+    """
+    seed, execution, device, fused = _legacy_arguments(seed, execution, legacy, device, fused)
+    check_positive_int(num_samples, "num_samples")
+    check_positive_int(batch_size, "batch_size")
+    execution = ExecutionOptions() if execution is None else execution
+    if fused is not None:
+        execution = dataclasses.replace(execution, fused=bool(fused))
+    on = model_device(generator)
+    for wanted in (device, execution.device):
+        _check_same_device(wanted, on)
+    prepare_model(generator, execution)
+    coeff = PosteriorCoefficients(diffusion, on, fused=execution.fused)
+    sampler = FastDDGANSampler.from_execution(generator, coeff, nz, diffusion.num_timesteps, execution,
+                                              sample_shape=shape)
     was_training = generator.training
     generator.eval()
-    out = []
-    for start in range(0, num_samples, batch_size):
-        n = min(batch_size, num_samples - start)
-        x_init = torch.randn(n, *shape, device=device)
-        out.append(sample_from_model(pos_coeff, generator, diffusion.num_timesteps, x_init, nz, fused=fused).float().cpu())
-    generator.train(was_training)
+    try:
+        reseed(seed)
+        out = [sampler(min(batch_size, num_samples - start)).float().cpu()
+               for start in range(0, num_samples, batch_size)]
+    finally:
+        generator.train(was_training)
     return torch.cat(out)
+
+
+def _legacy_arguments(seed, execution, legacy, device, fused):
+    """TRANSITIONAL: (seed, execution, device, fused) from the old positional layout (…, device, seed, fused)."""
+    if isinstance(seed, (str, torch.device)):
+        if len(legacy) > 1 or device is not None:
+            raise TypeError("generate() got the device twice (old positional layout and device=)")
+        device, seed, execution = seed, execution, None
+        fused = legacy[0] if legacy else fused
+    elif legacy:
+        raise TypeError(f"generate() takes 8 positional arguments but {8 + len(legacy)} were given")
+    if isinstance(execution, bool):
+        raise TypeError("execution must be a ddx.execution.ExecutionOptions, got a bool (fused= is a keyword)")
+    return seed, execution, device, fused
+
+
+def _check_same_device(wanted, on: torch.device) -> None:
+    if wanted is None:
+        return
+    wanted = torch.device(wanted)
+    if wanted.type != on.type or (wanted.index is not None and on.index is not None and wanted.index != on.index):
+        raise ValueError(f"generate() samples on the generator's device ({on}), not {wanted}: move the generator "
+                         f"there first (generator.to({str(wanted)!r}))")
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:
