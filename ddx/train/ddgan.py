@@ -30,10 +30,12 @@ from ddx.diffusion.ddgan import (
     sample_from_model,
     sample_posterior,
 )
-from ddx.nn.fused import set_fused
+from ddx.execution import ExecutionOptions
+from ddx.ops import set_fused
 from ddx.profiling import nvtx_range
 from ddx.train.distributed import DistContext, unwrap
 from ddx.train.ema import EMA, EMAStart
+from ddx.train.execution_support import trainer_execution
 from ddx.train.loop import Trainer
 
 ETA_MIN = 1e-5
@@ -41,9 +43,10 @@ ETA_MIN = 1e-5
 
 @dataclasses.dataclass(frozen=True)
 class DDGANTrainConfig:
-    """Optimisation flags of train_ddgan.py (same names and defaults), plus ddx's `fused` switch.
+    """Optimisation flags of train_ddgan.py (same names and defaults): hyperparameters only.
 
-    The latent size nz is the generator's (its config.nz): one fact, read from one place."""
+    The latent size nz is the generator's (its config.nz): one fact, read from one place. How the step
+    runs (fused kernels or eager) is the trainer's ``execution`` (ddx.execution.ExecutionOptions)."""
 
     lr_g: float = 1.5e-4
     lr_d: float = 1e-4
@@ -55,7 +58,6 @@ class DDGANTrainConfig:
     r1_gamma: float = 0.05
     lazy_reg: int | None = None
     num_epoch: int = 1200
-    fused: bool = True
 
     def __post_init__(self):
         if isinstance(self.num_epoch, bool) or not isinstance(self.num_epoch, int) or self.num_epoch < 0:
@@ -107,10 +109,14 @@ class DDGANTrainer(Trainer):
 
     netG(x_tp1, t, z) -> x_0 prediction, netD(x_t, t, x_tp1) -> logits (N, 1).
     `on_epoch` is called after the LR schedulers' step at the end of every epoch (sample grids, files).
+    `execution`: G, D and the coefficient tables run fused or eager by ``execution.fused`` (ddx.ops.set_fused);
+    fp32, contiguous, not compiled (other options are refused). None: the defaults, with G's and D's
+    routing left as the caller set it.
     """
 
     def __init__(self, netG: nn.Module, netD: nn.Module, diffusion: DDGANDiffusionConfig, config: DDGANTrainConfig,
-                 ctx: DistContext | None = None, on_epoch: EpochCallback | None = None):
+                 ctx: DistContext | None = None, on_epoch: EpochCallback | None = None,
+                 execution: ExecutionOptions | None = None):
         if not isinstance(diffusion, DDGANDiffusionConfig):
             raise TypeError(f"diffusion must be a DDGANDiffusionConfig, got {type(diffusion).__name__}")
         if not isinstance(config, DDGANTrainConfig):
@@ -120,11 +126,13 @@ class DDGANTrainer(Trainer):
         self.netG, self.netD = netG, netD
         self.G, self.D = unwrap(netG), unwrap(netD)
         self.nz = latent_size(self.G)
-        set_fused(self.G, config.fused)
-        set_fused(self.D, config.fused)
+        self.execution = trainer_execution(execution, "DDGAN")
         self.diffusion, self.config = diffusion, config
         self.coeff = DiffusionCoefficients(diffusion, self.device)
         self.pos_coeff = PosteriorCoefficients(diffusion, self.device)
+        routed = (self.coeff, self.pos_coeff) if execution is None else (self.G, self.D, self.coeff, self.pos_coeff)
+        for target in routed:
+            set_fused(target, self.execution.fused)
         betas = (config.beta1, config.beta2)
         self.optimizerD = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
         self.optimizerG = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
@@ -141,13 +149,13 @@ class DDGANTrainer(Trainer):
 
     def _pairs(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         t = torch.randint(0, self.diffusion.num_timesteps, (real.size(0),), device=real.device)
-        x_t, x_tp1 = q_sample_pairs(self.coeff, real, t, fused=self.config.fused)
+        x_t, x_tp1 = q_sample_pairs(self.coeff, real, t)
         return t, x_t, x_tp1
 
     def _fake(self, x_tp1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         latent_z = torch.randn(x_tp1.size(0), self.nz, device=x_tp1.device)
         x_0_predict = self.netG(x_tp1.detach(), t, latent_z)
-        return sample_posterior(self.pos_coeff, x_0_predict, x_tp1, t, fused=self.config.fused)
+        return sample_posterior(self.pos_coeff, x_0_predict, x_tp1, t)
 
     def d_step(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """Accumulate D's gradients (real, R1 where due, fake) and step its optimizer."""
@@ -213,10 +221,8 @@ class DDGANTrainer(Trainer):
         """The T-step reverse chain from x_init (N, ...) with the raw G (as the official epoch grid) or the EMA."""
         if use_ema and self.ema is not None and self.ema.initialized:
             with self.ema.averaged():
-                return sample_from_model(self.pos_coeff, self.G, self.diffusion.num_timesteps, x_init,
-                                         self.nz, fused=self.config.fused)
-        return sample_from_model(self.pos_coeff, self.G, self.diffusion.num_timesteps, x_init, self.nz,
-                                 fused=self.config.fused)
+                return sample_from_model(self.pos_coeff, self.G, self.diffusion.num_timesteps, x_init, self.nz)
+        return sample_from_model(self.pos_coeff, self.G, self.diffusion.num_timesteps, x_init, self.nz)
 
     def generator_state_dict(self) -> dict[str, torch.Tensor]:
         """G's weights to export: the EMA average when use_ema (and updated at least once), else the raw ones."""

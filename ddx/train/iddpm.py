@@ -12,16 +12,16 @@ Deviations from the official loop, on purpose:
   AdamW nearly ignores except through its eps).
 - The q_sample noise is drawn once for the whole batch and sliced per microbatch, so the gradient does
   not depend on the microbatch size.
-- fp16 is torch.autocast with a GradScaler (initial scale 2**20 and doubling every
-  1 / fp16_scale_growth steps, as the official lg_loss_scale schedule), not a cast model with master
-  weights. A step whose gradients overflow is skipped with its EMA update, as the official does.
+- fp16 (``execution.precision``, ddx.execution.Precision) is torch.autocast with a GradScaler (initial
+  scale 2**20 and doubling every 1 / fp16_scale_growth steps, as the official lg_loss_scale schedule),
+  not a cast model with master weights. A step whose gradients overflow is skipped with its EMA update,
+  as the official does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,29 +37,20 @@ from ddx.checkpoints.iddpm_official import (
     official_siblings,
     parse_model_step,
 )
-from ddx.diffusion import LossAwareSampler, LossSecondMomentResampler, ScheduleSamplerName, create_named_schedule_sampler
-from ddx.diffusion.enums import coerce_enum
-from ddx.profiling import nvtx_range
 from ddx.checkpoints.io import load_checkpoint
+from ddx.diffusion import LossAwareSampler, LossSecondMomentResampler, ScheduleSamplerName, create_named_schedule_sampler
+from ddx.execution import ExecutionOptions, Precision, parse_precision
+from ddx.ops import set_fused
+from ddx.profiling import nvtx_range
 from ddx.train.distributed import DistContext, wrap_ddp
 from ddx.train.ema import EMA, EMAStart
+from ddx.train.execution_support import AmpMode, trainer_execution  # noqa: F401 (AmpMode: transitional re-export)
 from ddx.train.iddpm_logging import QuartileLossLog
 from ddx.train.iddpm_weights import ema_key
 from ddx.train.loop import Trainer
+from ddx.utils.checks import parse_enum
 
 INITIAL_LOG_LOSS_SCALE = 20.0  # train_util.py: lg_loss_scale starts at 20
-
-
-class AmpMode(enum.Enum):
-    """Mixed precision of the model's forward and backward passes."""
-
-    NONE = "none"
-    BF16 = "bf16"
-    FP16 = "fp16"
-
-    @property
-    def dtype(self) -> torch.dtype | None:
-        return {AmpMode.BF16: torch.bfloat16, AmpMode.FP16: torch.float16}.get(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +59,7 @@ class IddpmTrainConfig:
 
     microbatch: -1 (or the batch size) for none. ema_rates: one EMA per rate, each starting from the
     initial weights. lr_anneal_steps: 0 for a constant learning rate, else linear decay to 0 at that step.
+    Mixed precision is the trainer's ``execution.precision`` (ddx.execution.ExecutionOptions), not a field here.
     """
 
     lr: float = 1e-4
@@ -77,13 +69,17 @@ class IddpmTrainConfig:
     microbatch: int = -1
     ema_rates: tuple[float, ...] = (0.9999,)
     schedule_sampler: ScheduleSamplerName = ScheduleSamplerName.UNIFORM
-    amp: AmpMode = AmpMode.NONE
     fp16_scale_growth: float = 1e-3
+    # TRANSITIONAL (issue #12): callers not yet passing ExecutionOptions give amp= here (an AmpMode, a Precision
+    # or their values); it is no field (config.json does not store it) and sets the precision of a trainer
+    # given no execution. Remove with AmpMode (ddx.train.execution_support).
+    amp: dataclasses.InitVar[Any] = None
 
-    def __post_init__(self):
+    def __post_init__(self, amp: Any = None):
+        object.__setattr__(self, "legacy_precision", None if amp is None else parse_precision(
+            amp.value if isinstance(amp, AmpMode) else amp, "amp"))
         object.__setattr__(self, "schedule_sampler",
-                           coerce_enum(ScheduleSamplerName, self.schedule_sampler, "schedule_sampler"))
-        object.__setattr__(self, "amp", coerce_enum(AmpMode, self.amp, "amp"))
+                           parse_enum(ScheduleSamplerName, self.schedule_sampler, "schedule_sampler"))
         object.__setattr__(self, "ema_rates", tuple(float(r) for r in self.ema_rates))
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
@@ -144,29 +140,40 @@ class IddpmTrainer(Trainer):
         ctx: rank, world size and device.
         class_cond: feed the batch's labels as ``y``.
         export_dir: where to write official-layout files at each save (None: no export).
+        execution: the model and diffusion run fused or eager by ``execution.fused`` (ddx.ops.set_fused), the
+            model under autocast in ``execution.precision`` (fp16 with a GradScaler); contiguous, not compiled
+            (other options are refused). None: the defaults (fp32), with the routing left as the caller set it.
 
     Batches are ``(x (B, C, H, W) in [-1, 1], labels (B,))`` as ddx datasets collate.
     """
 
     def __init__(self, model: nn.Module, diffusion, config: IddpmTrainConfig, ctx: DistContext | None = None,
-                 class_cond: bool = False, export_dir: str | Path | None = None):
+                 class_cond: bool = False, export_dir: str | Path | None = None,
+                 execution: ExecutionOptions | None = None):
         if not isinstance(config, IddpmTrainConfig):
             raise TypeError(f"config must be an IddpmTrainConfig, got {type(config).__name__}")
         self.ctx = ctx if ctx is not None else DistContext()
+        routed = execution is not None
+        if execution is None and config.legacy_precision is not None:
+            execution = ExecutionOptions(precision=config.legacy_precision)
+        self.execution = trainer_execution(execution, "IDDPM", tuple(Precision))
+        if routed:
+            set_fused(model, self.execution.fused)
+            set_fused(diffusion, self.execution.fused)
         self.config = config
         self.diffusion = diffusion
         self.class_cond = class_cond
         self.export_dir = None if export_dir is None else Path(export_dir)
         self.module = model
         self.model = wrap_ddp(model, self.ctx)
-        dtype = config.amp.dtype
+        dtype = self.execution.precision.autocast_dtype
         self.forward_model = self.model if dtype is None else AutocastModel(self.model, self.ctx.device.type, dtype)
         self.params = list(model.parameters())
         self.schedule_sampler = create_named_schedule_sampler(config.schedule_sampler, diffusion)
         self.opt = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         self.emas = {rate: EMA(model, rate, EMAStart.INITIAL) for rate in config.ema_rates}
         self.scaler = torch.amp.GradScaler(
-            self.ctx.device.type, enabled=config.amp is AmpMode.FP16, init_scale=2.0 ** INITIAL_LOG_LOSS_SCALE,
+            self.ctx.device.type, enabled=self.execution.precision is Precision.FP16, init_scale=2.0 ** INITIAL_LOG_LOSS_SCALE,
             growth_interval=max(1, round(1.0 / config.fp16_scale_growth)))
         self.loss_log = QuartileLossLog(diffusion.num_timesteps, _loss_keys(diffusion))
         self.step_offset = 0

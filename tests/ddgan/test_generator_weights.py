@@ -8,18 +8,20 @@ import torch
 
 from ddx.checkpoints.io import CHECKPOINT_FORMAT, CheckpointError
 from ddx.checkpoints.state_dict import add_module_prefix
+from ddx.execution import ExecutionOptions
 from ddx.train.ddgan import DDGANTrainConfig, DDGANTrainer
 from ddx.train.ddgan_official_state import content_from_trainer_state
 from ddx.train.ddgan_weights import generator_weights
 from ddgan_helpers import DIFFUSION, toy_models
 
+EAGER = ExecutionOptions(fused=False)
 REAL = torch.tensor([[2.0, -2.0], [0.0, 4.0], [-4.0, 2.0], [2.0, 2.0]])
 
 
 def _trained(steps=2):
     G, D = toy_models(seed=0)
-    config = DDGANTrainConfig(lr_g=1e-2, lr_d=1e-2, use_ema=True, ema_decay=0.5, num_epoch=1, fused=False)
-    trainer = DDGANTrainer(G, D, DIFFUSION, config)
+    config = DDGANTrainConfig(lr_g=1e-2, lr_d=1e-2, use_ema=True, ema_decay=0.5, num_epoch=1)
+    trainer = DDGANTrainer(G, D, DIFFUSION, config, execution=EAGER)
     for step in range(steps):
         trainer.train_step((REAL, None), step)
     return trainer

@@ -10,6 +10,7 @@ import torch
 
 from ddx.checkpoints.ddgan_official import load_official_content, load_official_generator, save_official_generator
 from ddx.train.ddgan_official_state import save_official_content, trainer_state_from_content
+from ddx.execution import ExecutionOptions
 from ddx.train import CheckpointError
 from ddx.train.ddgan import DDGANTrainConfig, DDGANTrainer
 from ddgan_helpers import DIFFUSION, TOY, DDPLike, OfficialEMA, official_step, toy_models
@@ -22,8 +23,8 @@ ARGS = argparse.Namespace(dataset="toy25", nz=TOY.nz, use_ema=True, ch_mult=[1, 
 def _ddx_trainer():
     G, D = toy_models()
     config = DDGANTrainConfig(lr_g=LR_G, lr_d=LR_D, r1_gamma=GAMMA, lazy_reg=LAZY, use_ema=True,
-                              ema_decay=DECAY, num_epoch=5, fused=False)
-    return DDGANTrainer(G, D, DIFFUSION, config)
+                              ema_decay=DECAY, num_epoch=5)
+    return DDGANTrainer(G, D, DIFFUSION, config, execution=ExecutionOptions(fused=False))
 
 
 def _official_objects():

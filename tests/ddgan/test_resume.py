@@ -6,6 +6,7 @@ import argparse
 import torch
 
 from ddx.data.toy2d import Toy2DDataset, mixture_spec
+from ddx.execution import ExecutionOptions
 from ddx.train import EpochBatches, LoopConfig, Resume, RunDir, run, seed_everything
 from ddx.train.ddgan import DDGANTrainConfig, DDGANTrainer
 from ddx.train.ddgan_outputs import EpochOutputs
@@ -17,12 +18,11 @@ FULL = dict(max_epochs=3, log_interval=1, save_interval=4, keep_last=5, progress
 def _run(root, resume=Resume.AUTO, **loop):
     seed_everything(5)
     G, D = toy_models(seed=11)
-    config = DDGANTrainConfig(lr_g=5e-3, lr_d=5e-3, lazy_reg=2, use_ema=True, ema_decay=0.9, num_epoch=3,
-                              fused=False)
+    config = DDGANTrainConfig(lr_g=5e-3, lr_d=5e-3, lazy_reg=2, use_ema=True, ema_decay=0.9, num_epoch=3)
     run_dir = RunDir(root)
     outputs = EpochOutputs(run_dir, argparse.Namespace(dataset="toy25"), save_content=True, save_content_every=1,
                            save_ckpt_every=1, means=mixture_spec("grid25").means)
-    trainer = DDGANTrainer(G, D, DIFFUSION, config, on_epoch=outputs)
+    trainer = DDGANTrainer(G, D, DIFFUSION, config, on_epoch=outputs, execution=ExecutionOptions(fused=False))
     batches = EpochBatches(Toy2DDataset(length=48, seed=3), 16, seed=4)
     run(trainer, batches, run_dir, LoopConfig(**{**FULL, **loop}), resume=resume)
     return trainer

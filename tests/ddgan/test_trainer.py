@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ddx.models.discriminator import Discriminator_small
-from ddx.nn.fused import set_fused
+from ddx.execution import ExecutionOptions
+from ddx.ops import set_fused
 from ddx.train.ddgan import DDGANTrainConfig, DDGANTrainer, r1_penalty
 from ddx.train.ema import EMAStart
 from tests.tolerances import assert_close
@@ -20,8 +21,8 @@ REAL = torch.tensor([[2.0, -2.0], [0.0, 4.0], [-4.0, 2.0], [2.0, 2.0], [0.0, 0.0
 def _trainer(lazy_reg=2, use_ema=True, **overrides):
     G, D = toy_models()
     config = DDGANTrainConfig(lr_g=1e-2, lr_d=2e-2, r1_gamma=0.5, lazy_reg=lazy_reg, use_ema=use_ema,
-                              ema_decay=0.9, num_epoch=4, fused=False, **overrides)
-    return DDGANTrainer(G, D, DIFFUSION, config)
+                              ema_decay=0.9, num_epoch=4, **overrides)
+    return DDGANTrainer(G, D, DIFFUSION, config, execution=ExecutionOptions(fused=False))
 
 
 @pytest.mark.parametrize("lazy_reg", [None, 1, 2, 3], ids=["every-step", "lazy1", "lazy2", "lazy3"])
@@ -134,3 +135,23 @@ def test_nvtx_ranges_name_the_training_phases():
         profiling.enable(False)
     phases = ["train/data", "train/d_step", "train/g_step", "train/ema"]
     assert names == phases[:2] + ["train/r1"] + phases[2:] + phases
+
+
+def test_execution_routes_both_networks_and_the_coefficient_tables():
+    for fused in (True, False):
+        G, D = toy_models()
+        trainer = DDGANTrainer(G, D, DIFFUSION, DDGANTrainConfig(), execution=ExecutionOptions(fused=fused))
+        assert trainer.coeff.fused is trainer.pos_coeff.fused is fused
+        assert all(m.fused is fused for net in (G, D) for m in net.modules() if hasattr(m, "fused"))
+    G, D = toy_models()
+    set_fused(G, False)
+    assert DDGANTrainer(G, D, DIFFUSION, DDGANTrainConfig()).execution == ExecutionOptions()
+
+
+@pytest.mark.parametrize("option, match", [({"precision": "bf16"}, "runs in fp32, not precision bf16"),
+                                           ({"compile": "default"}, "does not compile"),
+                                           ({"memory_format": "channels_last"}, "not channels_last")])
+def test_execution_options_the_trainer_lacks_are_refused(option, match):
+    G, D = toy_models()
+    with pytest.raises(ValueError, match=match):
+        DDGANTrainer(G, D, DIFFUSION, DDGANTrainConfig(), execution=ExecutionOptions(**option))

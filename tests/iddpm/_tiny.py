@@ -8,7 +8,7 @@ import torch
 from ddx.data import make_dataset
 from ddx.diffusion import DiffusionConfig
 from ddx.models.unet import UNetConfig, build_unet
-from ddx.nn.fused import set_fused
+from ddx.ops import set_fused
 from ddx.train.iddpm import IddpmTrainConfig, IddpmTrainer
 
 TINY_MODEL_FLAGS = [
@@ -31,9 +31,9 @@ def tiny_diffusion(steps=20):
                            rescale_learned_sigmas=True).build(fused=False)
 
 
-def tiny_trainer(seed=0, **config):
+def tiny_trainer(seed=0, execution=None, **config):
     config.setdefault("batch_size", 6)
-    return IddpmTrainer(tiny_unet(seed), tiny_diffusion(), IddpmTrainConfig(**config))
+    return IddpmTrainer(tiny_unet(seed), tiny_diffusion(), IddpmTrainConfig(**config), execution=execution)
 
 
 def digits_batch(n, seed=0):

@@ -1,13 +1,15 @@
 """IddpmTrainer: microbatch equivalence, EMA rates, lr annealing, mixed precision, quartile log."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from ddx.train.iddpm import AmpMode, IddpmTrainConfig
+from ddx.execution import ExecutionOptions, Precision
+from ddx.train.iddpm import AmpMode, IddpmTrainConfig, IddpmTrainer
 from ddx.train.iddpm_logging import QuartileLossLog
-from tests.iddpm._tiny import digits_batch, seed_all, tiny_trainer
+from tests.iddpm._tiny import digits_batch, seed_all, tiny_diffusion, tiny_trainer, tiny_unet
 
 
 def _grads(trainer, batch):
@@ -54,9 +56,9 @@ def test_lr_anneals_linearly_to_zero():
     assert lrs == pytest.approx([1e-3, 7.5e-4, 5e-4])
 
 
-@pytest.mark.parametrize("amp", [AmpMode.BF16, AmpMode.FP16], ids=lambda a: a.value)
-def test_autocast_trains_on_the_cpu(amp):
-    trainer = tiny_trainer(amp=amp)
+@pytest.mark.parametrize("precision", [Precision.BF16, Precision.FP16], ids=lambda p: p.value)
+def test_autocast_trains_on_the_cpu(precision):
+    trainer = tiny_trainer(execution=ExecutionOptions(fused=False, precision=precision))
     before = [p.detach().clone() for p in trainer.params]
     # fp16 starts at the official loss scale 2**20: steps whose gradients overflow are skipped (weights
     # and EMA untouched) while the scale halves, until one fits.
@@ -73,7 +75,31 @@ def test_autocast_trains_on_the_cpu(amp):
     assert all(p.dtype == torch.float32 for p in trainer.params)
     metrics = trainer.extra_metrics()
     assert math.isfinite(metrics["grad_norm"]) and metrics["grad_norm"] > 0
-    assert ("lg_loss_scale" in metrics) == (amp is AmpMode.FP16)
+    assert ("lg_loss_scale" in metrics) == (precision is Precision.FP16)
+
+
+def test_execution_routes_the_model_and_the_diffusion():
+    for fused in (True, False):
+        model, diffusion = tiny_unet(), tiny_diffusion()
+        trainer = IddpmTrainer(model, diffusion, IddpmTrainConfig(), execution=ExecutionOptions(fused=fused))
+        assert diffusion.fused is fused and all(m.fused is fused for m in model.modules() if hasattr(m, "fused"))
+        assert trainer.execution.fused is fused
+    model, diffusion = tiny_unet(), tiny_diffusion()  # eager, as tests/iddpm/_tiny.py sets them
+    IddpmTrainer(model, diffusion, IddpmTrainConfig())
+    assert diffusion.fused is False, "without execution the routing stays as the caller set it"
+
+
+@pytest.mark.parametrize("amp, precision", [(AmpMode.NONE, Precision.FP32), ("none", Precision.FP32),
+                                            (AmpMode.FP16, Precision.FP16), ("bf16", Precision.BF16)])
+def test_the_transitional_amp_keyword_sets_the_precision(amp, precision):
+    trainer = IddpmTrainer(tiny_unet(), tiny_diffusion(), IddpmTrainConfig(amp=amp))
+    assert trainer.execution.precision is precision and trainer.scaler.is_enabled() == (precision is Precision.FP16)
+    assert "amp" not in {f.name for f in dataclasses.fields(IddpmTrainConfig)}
+
+
+def test_execution_options_the_trainer_lacks_are_refused():
+    with pytest.raises(ValueError, match="does not compile"):
+        IddpmTrainer(tiny_unet(), tiny_diffusion(), IddpmTrainConfig(), execution=ExecutionOptions(compile="default"))
 
 
 def test_quartile_log_means_per_quartile_and_skips_empty_quartiles():
