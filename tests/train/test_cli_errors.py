@@ -248,8 +248,18 @@ def test_cpu_out_of_memory_names_the_size(monkeypatch, capsys):
 
 def test_resume_with_other_model_flags_or_another_models_run(ddgan_run, iddpm_run, tmp_path, capsys):
     iddpm = shutil.copytree(iddpm_run, tmp_path / "iddpm")
+    # The run's config.json names every model / diffusion / data field the command changes, before any weights load.
+    expect_user_error(capsys, "train", ["iddpm", *IDDPM_TRAIN, "--num_channels", "64", "--noise_schedule", "linear",
+                                        "--max_steps", "3", "--outdir", iddpm], 2,
+                      f"the run at {iddpm} was trained with other settings",
+                      "--num_channels: recorded 32, this command 64", "--noise_schedule: recorded 'cosine', this "
+                      "command 'linear'", "resume with the recorded values", "another --outdir")
+    assert (iddpm / "config.json").read_text() == (iddpm_run / "config.json").read_text()
+    # Without a config.json the checkpoint's shapes still refuse it.
+    no_config = shutil.copytree(iddpm_run, tmp_path / "no_config")
+    (no_config / "config.json").unlink()
     expect_user_error(capsys, "train", ["iddpm", *IDDPM_TRAIN, "--num_channels", "64", "--max_steps", "3",
-                                        "--outdir", iddpm], 1, "does not fit the model this run builds",
+                                        "--outdir", no_config], 1, "does not fit the model this run builds",
                       "model.time_embed.0.weight (file 128x32, this run 256x64)", "resume with the model flags")
     ddgan = shutil.copytree(ddgan_run, tmp_path / "ddgan")
     expect_user_error(capsys, "train", ["ddgan", *DDGAN_TRAIN, "--toy_hidden", "32", "--max_steps", "3",
