@@ -77,13 +77,13 @@ from ddx.train.distributed import (
 from ddx.train.guard import NonFiniteLossError, check_finite
 from ddx.train.loop import BatchSource, LoopConfig, LoopState, Resume, Trainer, run
 from ddx.train.rng import capture_rng_state, restore_rng_state
-from ddx.train.rundir import RunDir, images_to_uint8_grid, to_jsonable
+from ddx.train.rundir import RunDir, to_jsonable
 
 __all__ = [
     "Backend", "BatchSource", "CheckpointError", "CheckpointManager", "DistContext", "EpochBatches",
     "LoopConfig", "LoopState", "NonFiniteLossError", "Resume", "RunDir", "Trainer", "UnsafeCheckpointError",
     "all_gather_cat", "all_gather_object", "all_reduce_mean", "atomic_save", "barrier", "broadcast_from_main",
-    "capture_rng_state", "check_finite", "images_to_uint8_grid", "init_distributed", "load_checkpoint",
+    "capture_rng_state", "check_finite", "init_distributed", "load_checkpoint",
     "print_main", "rank_seed", "restore_rng_state", "run", "seed_everything", "shutdown", "to_jsonable",
     "unwrap", "wrap_ddp",
 ]

@@ -16,8 +16,8 @@ import torch
 
 from ddx.checkpoints.ddgan_official import CONTENT_FILE, generator_file, save_official_generator
 from ddx.train.ddgan_official_state import save_official_content
-from ddx.sample.ddgan import scatter_image
 from ddx.train.rundir import RunDir
+from ddx.utils.images import scatter_image
 
 XPOS_EVERY = 10
 

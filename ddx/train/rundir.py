@@ -17,7 +17,6 @@ import dataclasses
 import enum
 import errno
 import json
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +28,7 @@ from ddx.checkpoints.io import atomic_save
 from ddx.checkpoints.run_config_file import CONFIG_FILE, read_run_config  # noqa: F401 (re-exported)
 from ddx.utils.atomic import DiskFullError, atomic_write, atomic_write_text, remove_stale_temporaries
 from ddx.utils.errors import UsageError
+from ddx.utils.images import images_to_uint8_grid
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -48,26 +48,6 @@ def to_jsonable(obj: Any) -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise TypeError(f"cannot write a {type(obj).__name__} to JSON: {obj!r}")
-
-
-def images_to_uint8_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> torch.Tensor:
-    """Tile images (N, C, H, W) with values in [-1, 1] into one uint8 RGB grid (H', W', 3).
-
-    C must be 1 or 3; values outside [-1, 1] are clamped. ``nrow`` images per row, default ceil(sqrt(N)).
-    """
-    from torchvision.utils import make_grid
-
-    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] not in (1, 3):
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"images must be a tensor (N, C, H, W) with C in (1, 3), got {shape}")
-    if images.shape[0] == 0:
-        raise ValueError("images must hold at least one image")
-    if nrow is None:
-        nrow = math.ceil(math.sqrt(images.shape[0]))
-    unit = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
-    grid = make_grid(unit, nrow=nrow, padding=padding)
-    # Same rounding as torchvision.utils.save_image.
-    return grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
 
 
 class RunDir:

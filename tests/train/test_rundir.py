@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ddx.train import RunDir, images_to_uint8_grid
+from ddx.train import RunDir
 
 
 class Schedule(enum.Enum):
@@ -65,10 +65,6 @@ def test_sample_grid_png_maps_minus_one_to_one_onto_uint8(tmp_path, channels):
     pixels = np.asarray(Image.open(path))
     assert pixels.shape == (2 + 2 * 2, 3 * 2 + 4 * 2, 3)  # padding 2 around and between images
     assert pixels[2:4, 2:4, 0].tolist() == [[0, 128], [255, 255]]  # 2.0 is clamped to 1
-
-
-def test_grid_default_is_square():
-    assert images_to_uint8_grid(torch.zeros(5, 3, 4, 4)).shape == (2 + 2 * 6, 2 + 3 * 6, 3)
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 4), (2, 2, 4, 4), (0, 3, 4, 4)], ids=["3d", "2ch", "empty"])
