@@ -11,6 +11,7 @@ from ddx.diffusion.config import DiffusionConfig
 from ddx.execution import ExecutionOptions, MemoryFormat
 from ddx.nn.norm import GroupNorm
 from ddx.ops import FusedOp, kernel_ops, prepare_model, set_fused
+from tests.tolerances import DIFFUSION
 
 
 def test_fused_op_routes_by_its_attribute():
@@ -45,27 +46,36 @@ def test_diffusion_objects_are_fused_ops():
     assert not ddgan.PosteriorCoefficients(config, fused=False).fused
 
 
-class _Recorder:
-    """Stands in for kernels / kernels.reference: records which namespace sample_posterior called."""
-
-    def __init__(self, name, calls):
-        self.name, self.calls = name, calls
-
-    def sample_posterior(self, x_0, *rest):
-        self.calls.append(self.name)
-        return x_0
-
-
-def test_ddgan_functions_route_by_their_coefficients_and_an_explicit_bool_wins(monkeypatch):
+def test_ddgan_functions_route_by_their_coefficient_objects(monkeypatch):
+    """q_sample, q_sample_pairs, sample_posterior and sample_from_model call the namespace coeff.ops() names."""
     calls = []
-    monkeypatch.setattr(ddgan, "kernel_ops", lambda fused: _Recorder("fused" if fused else "eager", calls))
-    coeff = ddgan.PosteriorCoefficients(ddgan.DDGANDiffusionConfig(num_timesteps=2))
-    coeff.ops = lambda: _Recorder("coeff", calls)
+
+    class Recorder:
+        def __getattr__(self, name):
+            def op(first, *rest):
+                calls.append(name)
+                return (first, first) if name == "q_sample_pairs" else first
+            return op
+
+    config = ddgan.DDGANDiffusionConfig(num_timesteps=2)
+    forward, posterior = ddgan.DiffusionCoefficients(config), ddgan.PosteriorCoefficients(config)
+    for table in (forward, posterior):
+        monkeypatch.setattr(table, "ops", Recorder)
     x, t = torch.zeros(1, 1, 2, 2), torch.zeros(1, dtype=torch.int64)
-    ddgan.sample_posterior(coeff, x, x, t)
-    ddgan.sample_posterior(coeff, x, x, t, fused=False)
-    ddgan.sample_posterior(coeff, x, x, t, fused=True)
-    assert calls == ["coeff", "eager", "fused"]
+    ddgan.q_sample(forward, x, t)
+    ddgan.q_sample_pairs(forward, x, t)
+    ddgan.sample_posterior(posterior, x, x, t)
+    ddgan.sample_from_model(posterior, lambda x, t, z: x, 2, x, nz=3)
+    assert calls == ["q_sample", "q_sample_pairs", "sample_posterior", "sample_posterior", "sample_posterior"]
+
+
+def test_set_fused_on_the_coefficients_switches_the_path():
+    config = ddgan.DDGANDiffusionConfig(num_timesteps=2)
+    x, t, noise = torch.randn(2, 1, 4, 4), torch.tensor([0, 1]), torch.randn(2, 1, 4, 4)
+    coeff = ddgan.PosteriorCoefficients(config)
+    fused = ddgan.sample_posterior(coeff, x, x, t, noise=noise)
+    eager = ddgan.sample_posterior(set_fused(coeff, False), x, x, t, noise=noise)
+    torch.testing.assert_close(fused, eager, **DIFFUSION)
 
 
 def test_prepare_model_applies_the_execution_options():

@@ -13,7 +13,7 @@ import enum
 import numpy as np
 import torch
 
-from ddx.ops import FusedOp, kernel_ops
+from ddx.ops import FusedOp
 
 EPS_SMALL = 1e-3
 FIRST_BETA = 1e-8
@@ -129,27 +129,18 @@ class PosteriorCoefficients(FusedOp):
         self.fused = bool(fused)  # after the loop above, which moves every attribute set so far (all tables)
 
 
-def _ops(coeff, fused):
-    """The coefficient object's routing; an explicit `fused` bool still wins.
-
-    The `fused=` keyword of the functions below is transitional (callers outside diffusion/ still pass it);
-    it goes once they route by their coefficient objects (ddx.ops.set_fused).
-    """
-    return coeff.ops() if fused is None else kernel_ops(fused)
-
-
 def _tables_on(x, *tables):
     return [table.to(x.device) for table in tables]
 
 
-def q_sample(coeff, x_start, t, noise=None, fused=None):
+def q_sample(coeff, x_start, t, noise=None):
     """x_t = a_s_cum[t] x_start + sigmas_cum[t] noise; x_start (N, C, H, W), t int64 (N,)."""
     if noise is None:
         noise = torch.randn_like(x_start)
-    return _ops(coeff, fused).q_sample(x_start, t, noise, *_tables_on(x_start, coeff.a_s_cum, coeff.sigmas_cum))
+    return coeff.ops().q_sample(x_start, t, noise, *_tables_on(x_start, coeff.a_s_cum, coeff.sigmas_cum))
 
 
-def q_sample_pairs(coeff, x_start, t, noise=None, noise_next=None, fused=None):
+def q_sample_pairs(coeff, x_start, t, noise=None, noise_next=None):
     """(x_t, x_{t+1}) for training, one pass. Without given noise, draws as the official code:
     first the noise of x_{t+1}, then that of x_t."""
     if noise_next is None:
@@ -157,20 +148,20 @@ def q_sample_pairs(coeff, x_start, t, noise=None, noise_next=None, fused=None):
     if noise is None:
         noise = torch.randn_like(x_start)
     tables = _tables_on(x_start, coeff.a_s_cum, coeff.sigmas_cum, coeff.a_s, coeff.sigmas)
-    return _ops(coeff, fused).q_sample_pairs(x_start, t, noise, noise_next, *tables)
+    return coeff.ops().q_sample_pairs(x_start, t, noise, noise_next, *tables)
 
 
-def sample_posterior(coeff, x_0, x_t, t, noise=None, fused=None):
+def sample_posterior(coeff, x_0, x_t, t, noise=None):
     """A sample of q(x_{t-1} | x_t, x_0) at index t (no noise where t == 0); x_0, x_t (N, C, H, W).
 
     Noise is drawn for every sample, also where t == 0 (masked), as the official code does."""
     if noise is None:
         noise = torch.randn_like(x_t)
     tables = _tables_on(x_t, coeff.posterior_mean_coef1, coeff.posterior_mean_coef2, coeff.posterior_log_variance_clipped)
-    return _ops(coeff, fused).sample_posterior(x_0, x_t, t, noise, *tables)
+    return coeff.ops().sample_posterior(x_0, x_t, t, noise, *tables)
 
 
-def sample_from_model(coeff, generator, n_time, x_init, nz, fused=None, latents=None, noises=None):
+def sample_from_model(coeff, generator, n_time, x_init, nz, latents=None, noises=None):
     """The T-step reverse chain: at each index i = T-1..0 draw z ~ N(0, I) (N, nz), predict x_0 = G(x, i, z),
     then sample the posterior. Random draws in the official order (latent, then posterior noise);
     `latents` (T, N, nz) and `noises` (T, *x.shape), in step order, replay given draws instead."""
@@ -181,5 +172,5 @@ def sample_from_model(coeff, generator, n_time, x_init, nz, fused=None, latents=
             latent_z = torch.randn(x.size(0), nz, device=x.device) if latents is None else latents[step]
             x_0 = generator(x, t, latent_z)
             noise = None if noises is None else noises[step]
-            x = sample_posterior(coeff, x_0, x, t, noise=noise, fused=fused).detach()
+            x = sample_posterior(coeff, x_0, x, t, noise=noise).detach()
     return x

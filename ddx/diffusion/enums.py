@@ -2,8 +2,6 @@
 
 import enum
 
-from ddx.utils.checks import parse_enum
-
 
 class BetaSchedule(str, enum.Enum):
     """A named beta schedule (get_named_beta_schedule); the value is the official name."""
@@ -49,7 +47,3 @@ class LossType(enum.Enum):
     @property
     def is_vb(self):
         return self in (LossType.KL, LossType.RESCALED_KL)
-
-
-# Transitional alias of the one enum parser for ddx/train/iddpm.py; goes when it imports ddx.utils.checks.parse_enum.
-coerce_enum = parse_enum
