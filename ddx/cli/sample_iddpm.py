@@ -10,13 +10,15 @@ prints and writes nll.json (total_bpd, prior_bpd, vb, mse, xstart_mse) and <term
 
 --model_path takes a ddx run directory (its latest checkpoint), a ddx ckpt_<step>.pt (then --weights ema
 or model, --ema_rate picks an EMA), or an official .pt state_dict (the released CIFAR-10 / ImageNet-64
-models: pass their flags, or --preset cifar10 / imagenet64). A ddx run's flags (config.json) are the
-defaults of the model and diffusion flags; explicit flags override them.
+models: pass their flags, or --preset cifar10 / imagenet64). A ddx run's config.json gives the model and
+diffusion (and, for nll, the data) with no flag repeated; flags given override it (sampling's
+--timestep_respacing is chosen here, not inherited).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -27,85 +29,120 @@ import torch
 from ddx import profiling
 from ddx.checkpoints.ddgan_official import load_official
 from ddx.checkpoints.identify import identify, mismatch_message, unet_flags_of, wrong_family_message
-from ddx.cli.train_iddpm import (
-    DIFFUSION_FLAGS,
-    MODEL_FLAGS,
-    add_model_and_diffusion_flags,
-    add_runtime_flags,
+from ddx.checkpoints.io import CheckpointError, CheckpointManager, warn_skipped
+from ddx.cli.config_flags import FlagSpec, add_config_flags, typed_values
+from ddx.cli.iddpm_flags import (
+    SPECS,
+    add_preset_flag,
     check_model_and_diffusion,
-    str2bool,
+    flag_checks,
+    forms,
+    preset_layer,
+    resolve_or_exit,
+    section_values,
 )
-from ddx.cli.validators import FlagChecks, enum_choice, given_dests, non_negative_float, positive_int
-from ddx.data import DatasetName, Split, build_dataset
+from ddx.cli.validators import non_negative_float, positive_int
+from ddx.data import Split, build_dataset
+from ddx.execution import ExecutionOptions
 from ddx.models.unet import build_unet
+from ddx.models.unet_config import UNetConfig
 from ddx.nn.fused import set_fused
-from ddx.presets.iddpm import PRESETS, preset_defaults
-from ddx.sample.iddpm import Weights, evaluate_bpd, generate_samples, load_iddpm_weights, save_grid, save_npz
-from ddx.train.checkpoint import CheckpointError, CheckpointManager, warn_skipped
+from ddx.sample.iddpm import evaluate_bpd, generate_samples, save_grid, save_npz
 from ddx.train.distributed import resolve_device
 from ddx.train.iddpm import AutocastModel
-from ddx.train.iddpm_run import data_config, diffusion_config, logger_dir, unet_config
+from ddx.train.iddpm_config import FAMILY, IDDPM_DEFAULTS, IDDPM_LEGACY, IddpmData, IddpmDiffusion
+from ddx.train.iddpm_run import logger_dir
+from ddx.train.iddpm_weights import Weights, load_unet_weights
+from ddx.train.run_file import read_run, run_config_path
 
 NLL = "nll"
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleFlags:
+    """image_sample.py's flags (and ddx's): which weights, how many images, where they go."""
+
+    model_path: str | None = None
+    weights: Weights = Weights.EMA
+    ema_rate: float | None = None
+    clip_denoised: bool = True
+    num_samples: int = 10000
+    batch_size: int = 16
+    use_ddim: bool = False
+    eta: float = 0.0
+    grid_size: int = 100
+    outdir: str | None = None
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class NllFlags:
+    """image_nll.py's flags (and ddx's): which weights, how many images of which split, where the terms go."""
+
+    model_path: str | None = None
+    weights: Weights = Weights.EMA
+    ema_rate: float | None = None
+    clip_denoised: bool = True
+    num_samples: int = 1000
+    batch_size: int = 1
+    split: Split = Split.HELDOUT
+    outdir: str | None = None
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class IddpmSampleConfig:
+    model: UNetConfig = IDDPM_DEFAULTS.model
+    diffusion: IddpmDiffusion = IDDPM_DEFAULTS.diffusion
+    sample: SampleFlags = SampleFlags()
+    execution: ExecutionOptions = IDDPM_DEFAULTS.execution
+
+
+@dataclasses.dataclass(frozen=True)
+class IddpmNllConfig:
+    data: IddpmData = IDDPM_DEFAULTS.data
+    model: UNetConfig = IDDPM_DEFAULTS.model
+    diffusion: IddpmDiffusion = IDDPM_DEFAULTS.diffusion
+    nll: NllFlags = NllFlags()
+    execution: ExecutionOptions = IDDPM_DEFAULTS.execution
+
+    @property
+    def sample(self) -> NllFlags:
+        return self.nll
+
+
+# What a sampler takes from a preset or a training run: what the network and the chain are (and the data nll
+# evaluates on); sampling's respacing is chosen on this command line.
+INHERITED = {False: ("model", "diffusion"), True: ("data", "model", "diffusion")}
+
+SAMPLE_SPECS = {
+    **SPECS,
+    "model_path": FlagSpec("ddx run directory, ddx ckpt_<step>.pt, or official .pt state_dict (required)"),
+    "weights": FlagSpec("of a ddx run: ema or model"),
+    "ema_rate": FlagSpec("which EMA of a ddx run (None: its first rate)"),
+    "outdir": FlagSpec("None: <run>/samples for a ddx run, else $OPENAI_LOGDIR (as the official logger), else a "
+                       "new runs/iddpm-samples-<YYYYmmdd-HHMMSS>"),
+    "num_samples": FlagSpec("images (nll: to evaluate; fewer if the split ends)", type=positive_int),
+    "batch_size": FlagSpec(type=positive_int),
+    "eta": FlagSpec("DDIM eta (0: deterministic)", type=non_negative_float),
+    "grid_size": FlagSpec("images in the PNG grid", type=positive_int),
+    "split": FlagSpec("train or heldout"),
+}
+
+
+def _config_class(nll: bool) -> type:
+    return IddpmNllConfig if nll else IddpmSampleConfig
 
 
 def build_parser(nll: bool) -> argparse.ArgumentParser:
     prog = "sample.py iddpm" + (" nll" if nll else "")
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_and_diffusion_flags(parser)
-    group = parser.add_argument_group("nll (image_nll.py)" if nll else "sampling (image_sample.py)")
-    add = group.add_argument
-    add("--model_path", required=True, help="ddx run directory, ddx ckpt_<step>.pt, or official .pt state_dict")
-    add("--weights", type=enum_choice(Weights), default=Weights.EMA, help="of a ddx run: ema (default) or model")
-    add("--ema_rate", type=float, default=None, help="which EMA of a ddx run (default: its first rate)")
-    add("--clip_denoised", type=str2bool, default=True)
-    add("--outdir", default=None, help="default: <run>/samples for a ddx run, else $OPENAI_LOGDIR (as the official "
-                                       "logger), else a new runs/iddpm-samples-<YYYYmmdd-HHMMSS>")
-    if nll:
-        add("--num_samples", type=positive_int, default=1000, help="images to evaluate (fewer if the split ends)")
-        add("--batch_size", type=positive_int, default=1)
-        add("--data_dir", default="")
-        add("--dataset", type=enum_choice(DatasetName), default=None)
-        add("--split", type=enum_choice(Split), default=Split.HELDOUT, help="train or heldout (default)")
-    else:
-        add("--num_samples", type=positive_int, default=10000)
-        add("--batch_size", type=positive_int, default=16)
-        add("--use_ddim", type=str2bool, default=False)
-        add("--eta", type=non_negative_float, default=0.0, help="DDIM eta (0: deterministic)")
-        add("--grid_size", type=positive_int, default=100, help="images in the PNG grid")
-    add_runtime_flags(parser)
+    add_preset_flag(parser)
+    sample_forms = forms(skip=frozenset({"sampler"}) if nll else frozenset())  # nll runs no sampler
+    sample_forms = dataclasses.replace(sample_forms, specs=SAMPLE_SPECS, titles={
+        **sample_forms.titles, "sample": "sampling (image_sample.py)", "nll": "nll (image_nll.py)"})
+    add_config_flags(parser, _config_class(nll)(), sample_forms)
     return parser
-
-
-def _flag_defaults(argv: list[str], nll: bool, parser: argparse.ArgumentParser):
-    """Defaults: the preset's, then a ddx run's flags; the loaded weights (None when loading failed); where each
-    default came from ({dest: "from --preset NAME"}), for the messages of the cross-flag checks."""
-    pre = argparse.ArgumentParser(add_help=False)
-    for name in ("--preset", "--model_path", "--ema_rate"):
-        pre.add_argument(name, default=None)
-    pre.add_argument("--weights", type=enum_choice(Weights), default=Weights.EMA)
-    known, _ = pre.parse_known_args(argv)
-    if known.preset is not None and known.preset not in PRESETS:
-        parser.error(f"argument --preset: unknown preset {known.preset!r}; choose from: {', '.join(PRESETS)}")
-    defaults = {k: v for k, v in preset_defaults(known.preset).items() if k in MODEL_FLAGS + DIFFUSION_FLAGS + ("dataset",)}
-    sources = {k: f"from --preset {known.preset}" for k in defaults}
-    if known.model_path is None:
-        return defaults, None, sources
-    try:
-        rate = None if known.ema_rate is None else float(known.ema_rate)
-    except ValueError:
-        parser.error(f"argument --ema_rate: expected a number, got {known.ema_rate!r}")
-    try:
-        loaded = _load_weights(known.model_path, known.weights, rate)
-    except (CheckpointError, ValueError) as err:
-        parser.error(f"argument --model_path: {err}")
-    inherited = set(MODEL_FLAGS + DIFFUSION_FLAGS) | ({"dataset", "data_dir"} if nll else set())
-    recorded = {k: v for k, v in (loaded.run_flags or {}).items() if k in inherited}
-    if not nll:
-        recorded.pop("timestep_respacing", None)  # the sampler's respacing is chosen here, not inherited
-    defaults.update(recorded)
-    sources.update({k: f"from the run at {known.model_path}" for k in recorded})
-    return defaults, loaded, sources
 
 
 def _intact_checkpoint(model_path: str) -> str:
@@ -121,9 +158,9 @@ def _intact_checkpoint(model_path: str) -> str:
 
 
 def _load_weights(model_path: str, weights: Weights, rate: float | None):
-    """load_iddpm_weights, where a file of another family (a DDGAN checkpoint) is named as such."""
+    """load_unet_weights, where a file of another family (a DDGAN checkpoint) is named as such."""
     try:
-        loaded = load_iddpm_weights(_intact_checkpoint(model_path), weights, rate)
+        loaded = load_unet_weights(_intact_checkpoint(model_path), weights, rate)
     except CheckpointError as err:
         wrong = _wrong_family(Path(model_path))
         if wrong is None:
@@ -148,81 +185,119 @@ def _wrong_family(path: Path) -> str | None:
     return wrong_family_message(str(path), identify(payload), "iddpm")
 
 
+def run_folder(model_path: str | Path) -> Path | None:
+    """The ddx run a --model_path belongs to (a run directory, its checkpoints/ folder, or a ckpt_<step>.pt in
+    either), when it has a config.json; None for an official file."""
+    path = Path(model_path)
+    if path.is_dir():
+        candidates = [path.parent] if path.name == "checkpoints" else [path]
+    elif path.name.startswith("ckpt_"):
+        candidates = [path.parent.parent, path.parent]
+    else:
+        return None
+    return next((folder for folder in candidates if run_config_path(folder).is_file()), None)
+
+
 def parse_args(argv: list[str]):
+    """(the sampling configuration, the loaded weights, the run folder or None, nll?) of argv: defaults < --preset
+    < the run's config.json < the flags given; exits with status 2 naming the flag on bad input."""
     nll = bool(argv) and argv[0] == NLL
     argv = argv[1:] if nll else argv
     parser = build_parser(nll)
-    defaults, loaded, sources = _flag_defaults(argv, nll, parser)
-    parser.set_defaults(**defaults)
-    args = parser.parse_args(argv)
-    given = given_dests(parser, argv)
-    checks = FlagChecks(args, {dest: source for dest, source in sources.items() if dest not in given})
-    check_model_and_diffusion(args, checks)
+    namespace = parser.parse_args(argv)
+    cls = _config_class(nll)
+    typed = typed_values(namespace, cls)
+    if typed.get("model_path") is None:
+        parser.error("the following arguments are required: --model_path")
+    try:
+        loaded = _load_weights(typed["model_path"], typed.get("weights", Weights.EMA), typed.get("ema_rate"))
+        folder = run_folder(typed["model_path"])
+        recorded = None if folder is None else read_run(folder, FAMILY, IDDPM_DEFAULTS, IDDPM_LEGACY).config
+    except (CheckpointError, ValueError) as err:
+        parser.error(f"argument --model_path: {err}")
+    layers = [preset_layer(namespace.preset, cls, INHERITED[nll])]
+    if recorded is not None:
+        inherited = section_values(recorded, INHERITED[nll])
+        if not nll:
+            inherited.pop("timestep_respacing")
+        layers.append((f"from the run at {typed['model_path']}", inherited))
+    layers.append(("", typed))
+    config, sources = resolve_or_exit(parser, cls(), layers)
+    checks = flag_checks(config, sources)
+    check_model_and_diffusion(config, checks)
     if nll:
-        checks.require(args.dataset is not None or bool(args.data_dir), ["data_dir", "dataset"],
+        checks.require(config.data.dataset is not None or bool(config.data.data_dir), ["data_dir", "dataset"],
                        "give --data_dir or --dataset (e.g. digits) to evaluate on")
     checks.report(parser)
-    return args, loaded, nll
+    return config, loaded, folder, nll
 
 
-def _outdir(args, model_path: Path, loaded, nll: bool) -> Path:
+def _outdir(flags, folder: Path | None, nll: bool) -> Path:
     """--outdir; else <run>/samples for a ddx run; else, as image_sample.py's logger, $OPENAI_LOGDIR or a new
     runs/iddpm-samples-<YYYYmmdd-HHMMSS> (printed)."""
-    if args.outdir is not None:
-        return Path(args.outdir)
-    if loaded.run_flags is not None:
-        run = model_path if model_path.is_dir() else model_path.parent.parent
-        return run / "samples"
+    if flags.outdir is not None:
+        return Path(flags.outdir)
+    if folder is not None:
+        return folder / "samples"
     outdir = logger_dir("iddpm-nll" if nll else "iddpm-samples")
     print(f"writing to {outdir} (no --outdir given)", file=sys.stderr)
     return outdir
 
 
-def _model(args, loaded, device):
-    model = set_fused(build_unet(unet_config(args)), args.fused)
+def _model(config, loaded, device):
+    model_cfg, execution = config.model, config.execution
+    model = set_fused(build_unet(model_cfg), execution.fused)
     model_state = model.state_dict()
     mismatch = mismatch_message(
-        str(args.model_path), model_state, loaded.state_dict, unet_flags_of(loaded.state_dict, args.image_size),
-        unet_flags_of(model_state, args.image_size),
+        str(config.sample.model_path), model_state, loaded.state_dict,
+        unet_flags_of(loaded.state_dict, model_cfg.image_size), unet_flags_of(model_state, model_cfg.image_size),
         ("num_channels", "channel_mult", "attention_resolutions", "image_size", "num_res_blocks", "learn_sigma",
          "class_cond"))
     if mismatch is not None:
         raise CheckpointError(mismatch)
     model.load_state_dict(loaded.state_dict)
     model = model.to(device).eval()
-    dtype = args.amp.dtype
+    dtype = execution.precision.autocast_dtype
     return model if dtype is None else AutocastModel(model, device.type, dtype)
 
 
+def _nll(config, diffusion, model, outdir: Path, device, generator, source: str) -> int:
+    flags = config.nll
+    dataset = build_dataset(config.data.config(config.model.image_size, split=flags.split))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=flags.batch_size, shuffle=False)
+    result = evaluate_bpd(diffusion, model, loader, flags.num_samples, flags.clip_denoised, device,
+                          config.model.class_cond, generator, log=lambda m: print(m, file=sys.stderr))
+    for name, values in result.terms.items():
+        np.savez(outdir / f"{name}_terms.npz", np.asarray(values))
+    summary = {**result.summary(), "model": source, "timesteps": diffusion.num_timesteps}
+    (outdir / "nll.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args, loaded, nll = parse_args(sys.argv[1:] if argv is None else argv)
-    if args.num_threads is not None:
-        torch.set_num_threads(args.num_threads)
-    profiling.enable(args.nvtx)
-    device = resolve_device(args.device)
-    torch.manual_seed(args.seed)
-    generator = torch.Generator(device).manual_seed(args.seed)
-    model = _model(args, loaded, device)
-    diffusion = diffusion_config(args).build(fused=args.fused)
-    outdir = _outdir(args, Path(args.model_path), loaded, nll)
+    config, loaded, folder, nll = parse_args(sys.argv[1:] if argv is None else list(argv))
+    flags, execution = config.sample, config.execution
+    if execution.threads is not None:
+        torch.set_num_threads(execution.threads)
+    profiling.enable(execution.nvtx)
+    device = resolve_device(execution.device)
+    torch.manual_seed(flags.seed)
+    generator = torch.Generator(device).manual_seed(flags.seed)
+    model = _model(config, loaded, device)
+    diffusion = config.diffusion.config(config.model.learn_sigma).build(fused=execution.fused)
+    outdir = _outdir(flags, folder, nll)
     outdir.mkdir(parents=True, exist_ok=True)
     print(f"model: {loaded.source}; {diffusion.num_timesteps} sampling steps", file=sys.stderr)
     if nll:
-        dataset = build_dataset(data_config(args, split=args.split))
-        loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=False)
-        result = evaluate_bpd(diffusion, model, loader, args.num_samples, args.clip_denoised, device,
-                              args.class_cond, generator, log=lambda m: print(m, file=sys.stderr))
-        for name, values in result.terms.items():
-            np.savez(outdir / f"{name}_terms.npz", np.asarray(values))
-        summary = {**result.summary(), "model": loaded.source, "timesteps": diffusion.num_timesteps}
-        (outdir / "nll.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print(json.dumps(summary))
-        return 0
+        return _nll(config, diffusion, model, outdir, device, generator, loaded.source)
+    # TODO(sample helper): pass execution (its sampler mode, --mode) once generate_samples takes it.
     images, labels = generate_samples(
-        diffusion, model, args.num_samples, args.batch_size, args.image_size, clip_denoised=args.clip_denoised,
-        use_ddim=args.use_ddim, eta=args.eta, num_classes=unet_config(args).num_classes if args.class_cond else None,
+        diffusion, model, flags.num_samples, flags.batch_size, config.model.image_size,
+        clip_denoised=flags.clip_denoised, use_ddim=flags.use_ddim, eta=flags.eta,
+        num_classes=config.model.num_classes if config.model.class_cond else None,
         device=device, generator=generator, progress=True)
     npz = save_npz(outdir, images, labels)
-    png = save_grid(npz.with_suffix(".png"), images, args.grid_size)
+    png = save_grid(npz.with_suffix(".png"), images, flags.grid_size)
     print(f"saved {npz} and {png}")
     return 0

@@ -1,9 +1,12 @@
-"""IDDPM presets: flag defaults for `train.py iddpm --preset NAME` (explicit flags override them).
+"""IDDPM presets: typed partial run configurations for `train.py iddpm --preset NAME` (explicit flags override
+them; sample.py iddpm takes their model, diffusion and data fields).
 
 cifar10 and imagenet64 are the unconditional L_hybrid runs of the official README (cosine schedule,
 4,000 steps, learned sigmas); digits is DESIGN.md's small CPU preset, whose definition is fixed so that
-its figures compare with the official code trained the same way. Values are written as the command
-parser's types return them (tuples for lists, bools, numbers); the CLI validates the resolved values.
+its figures compare with the official code trained the same way. Keys are flat fields of
+ddx.train.iddpm_config.IddpmRunConfig; each preset is laid over the defaults when this module is imported
+(replace_flat), so an unknown key or a bad value fails at import, and the values kept are the typed ones
+(enums, tuples).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from ddx.presets import Preset
+from ddx.train.iddpm_config import IDDPM_DEFAULTS
+from ddx.utils.config_io import flat_values, replace_flat
 
 _CIFAR10 = {
     "image_size": 32, "num_channels": 128, "num_res_blocks": 3, "learn_sigma": True, "dropout": 0.3,
@@ -37,16 +42,26 @@ _DIGITS = {
     "max_steps": 3000, "log_interval": 50, "save_interval": 1000,
 }
 
+
+
+def _typed(name: str, values: Mapping[str, object]) -> dict[str, object]:
+    """The preset's values as the run configuration types them; ValueError naming the preset and the field."""
+    typed = flat_values(replace_flat(IDDPM_DEFAULTS, values, f"iddpm preset {name!r}"))
+    return {key: typed[key] for key in values}
+
+
 PRESETS: Mapping[str, Preset] = MappingProxyType({
-    "cifar10": Preset("cifar10", "unconditional CIFAR-10, L_hybrid, cosine 4,000 steps (official README)", _CIFAR10),
+    "cifar10": Preset("cifar10", "unconditional CIFAR-10, L_hybrid, cosine 4,000 steps (official README)",
+                      _typed("cifar10", _CIFAR10)),
     "imagenet64": Preset("imagenet64", "unconditional ImageNet-64, L_hybrid, cosine 4,000 steps (official README)",
-                         _IMAGENET64),
-    "digits": Preset("digits", "16x16 digits on a CPU, L_hybrid, cosine 1,000 steps (DESIGN.md)", _DIGITS),
+                         _typed("imagenet64", _IMAGENET64)),
+    "digits": Preset("digits", "16x16 digits on a CPU, L_hybrid, cosine 1,000 steps (DESIGN.md)",
+                     _typed("digits", _DIGITS)),
 })
 
 
 def preset_defaults(name: str | None) -> dict[str, object]:
-    """The flag defaults of preset ``name``; {} for None. ValueError naming the valid presets otherwise."""
+    """The typed field values of preset ``name``; {} for None. ValueError naming the valid presets otherwise."""
     if name is None:
         return {}
     if name not in PRESETS:

@@ -1,24 +1,26 @@
-"""Wiring of `train.py iddpm`: resolved flags -> configs, model, data, trainer, and ddx.train.run."""
+"""Wiring of `train.py iddpm`: a resolved IddpmRunConfig -> model, diffusion, data, trainer, and ddx.train.run.
+
+The run configuration (ddx.train.iddpm_config) is the one source: config.json records it (ddx.train.run_file,
+family "iddpm"), and a run resumed in the same folder must build the same model, diffusion and data.
+"""
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from ddx.cli.profile_window import profile_window_kwargs
 from ddx import profiling
 from ddx.checkpoints.iddpm_official import parse_model_step
-from ddx.data import DataConfig, DatasetName, Split, build_dataset
-from ddx.diffusion import DiffusionConfig
-from ddx.models.unet import UNetConfig, build_unet
-from ddx.nn.fused import set_fused
+from ddx.checkpoints.io import CheckpointManager
+from ddx.data import build_dataset
+from ddx.models.unet import build_unet
 from ddx.train import (
     EpochBatches,
-    LoopConfig,
     Resume,
     RunDir,
     init_distributed,
@@ -28,19 +30,28 @@ from ddx.train import (
     shutdown,
 )
 from ddx.train.distributed import broadcast_from_main, print_main
-from ddx.train.iddpm import IddpmTrainConfig, IddpmTrainer
+from ddx.train.iddpm import IddpmTrainer
+from ddx.train.iddpm_config import (
+    DEFINING_SECTIONS,
+    FAMILY,
+    IDDPM_DEFAULTS,
+    IDDPM_LEGACY,
+    UNTIL_KILLED,
+    IddpmRunConfig,
+)
 from ddx.train.loop import LoopState
+from ddx.train.run_file import read_run, run_config_path, run_record
+from ddx.utils.config_io import differences, field_types, to_plain
+from ddx.utils.errors import UsageError
 
-UNTIL_KILLED = 999_999_999  # the official loop runs until killed when lr_anneal_steps is 0
 LOGDIR_ENV = "OPENAI_LOGDIR"  # the official logger's run folder, when set
 
 
-def default_outdir(args: argparse.Namespace, now: datetime.datetime | None = None) -> Path:
+def default_outdir(config: IddpmRunConfig, now: datetime.datetime | None = None) -> Path:
     """The run folder without --outdir, as the official logger.configure(): $OPENAI_LOGDIR when set, else a
     new folder named after the date and time (ddx: runs/iddpm-<dataset>-<YYYYmmdd-HHMMSS>, -2, -3, ... when
     that exists already, so a second run never resumes the first)."""
-    name = args.dataset.value if args.dataset is not None else DatasetName.IMAGE_FOLDER.value
-    return logger_dir(f"iddpm-{name}", now)
+    return logger_dir(f"iddpm-{config.data.dataset_name.value}", now)
 
 
 def logger_dir(prefix: str, now: datetime.datetime | None = None) -> Path:
@@ -56,53 +67,9 @@ def logger_dir(prefix: str, now: datetime.datetime | None = None) -> Path:
     return path
 
 
-def unet_config(args: argparse.Namespace) -> UNetConfig:
-    return UNetConfig(
-        image_size=args.image_size, num_channels=args.num_channels, num_res_blocks=args.num_res_blocks,
-        learn_sigma=args.learn_sigma, class_cond=args.class_cond, use_checkpoint=args.use_checkpoint,
-        attention_resolutions=tuple(args.attention_resolutions), num_heads=args.num_heads,
-        num_heads_upsample=args.num_heads_upsample, use_scale_shift_norm=args.use_scale_shift_norm,
-        dropout=args.dropout, channel_mult=None if args.channel_mult is None else tuple(args.channel_mult),
-    )
-
-
-def diffusion_config(args: argparse.Namespace) -> DiffusionConfig:
-    return DiffusionConfig(
-        steps=args.diffusion_steps, learn_sigma=args.learn_sigma, sigma_small=args.sigma_small,
-        noise_schedule=args.noise_schedule, use_kl=args.use_kl, predict_xstart=args.predict_xstart,
-        rescale_timesteps=args.rescale_timesteps, rescale_learned_sigmas=args.rescale_learned_sigmas,
-        timestep_respacing=args.timestep_respacing,
-    )
-
-
-def data_config(args: argparse.Namespace, split: Split = Split.TRAIN) -> DataConfig:
-    name = args.dataset if args.dataset is not None else DatasetName.IMAGE_FOLDER
-    return DataConfig(name, root=args.data_dir or None, image_size=args.image_size, split=split)
-
-
-def train_config(args: argparse.Namespace) -> IddpmTrainConfig:
-    return IddpmTrainConfig(
-        lr=args.lr, weight_decay=args.weight_decay, lr_anneal_steps=args.lr_anneal_steps, batch_size=args.batch_size,
-        microbatch=args.microbatch, ema_rates=tuple(args.ema_rate), schedule_sampler=args.schedule_sampler,
-        amp=args.amp, fp16_scale_growth=args.fp16_scale_growth,
-    )
-
-
-def loop_config(args: argparse.Namespace, step_offset: int = 0) -> LoopConfig:
-    """max_steps: the flag, else up to lr_anneal_steps (counting an official resume's steps), else until killed."""
-    if args.max_steps is not None:
-        max_steps = args.max_steps
-    elif args.lr_anneal_steps:
-        max_steps = max(1, args.lr_anneal_steps - step_offset)
-    else:
-        max_steps = UNTIL_KILLED
-    return LoopConfig(max_steps=max_steps, log_interval=args.log_interval, save_interval=args.save_interval,
-                      **profile_window_kwargs(args))
-
-
-def _resume_target(args: argparse.Namespace) -> tuple[Resume | Path, Path | None]:
+def _resume_target(config: IddpmRunConfig) -> tuple[Resume | Path, Path | None]:
     """(what run() resumes from, an official model<N>.pt to start from instead)."""
-    path = args.resume_checkpoint
+    path = config.run.resume_checkpoint
     if path is None:
         return Resume.AUTO, None
     if parse_model_step(path) is not None:
@@ -110,39 +77,74 @@ def _resume_target(args: argparse.Namespace) -> tuple[Resume | Path, Path | None
     return Path(path), None
 
 
-def train_from_args(args: argparse.Namespace) -> LoopState:
-    """Train as the validated flags say (see ddx.cli.train_iddpm); returns the final loop position."""
-    if args.num_threads is not None:
-        torch.set_num_threads(args.num_threads)
-    profiling.enable(args.nvtx)
-    ctx = init_distributed(args.device)
+def _resumed_run(config: IddpmRunConfig, resume: Resume | Path) -> Path | None:
+    """The run folder whose config.json the resume continues: this run folder when it holds checkpoints (AUTO),
+    or the run of the ddx checkpoint given; None for a fresh start or a checkpoint outside a run."""
+    if isinstance(resume, Path):
+        folder = resume.parent.parent if resume.parent.name == "checkpoints" else resume.parent
+    else:
+        folder = Path(config.run.outdir)
+        if CheckpointManager(folder / "checkpoints", keep_last=1, create=False).latest() is None:
+            return None
+    return folder if run_config_path(folder).is_file() and folder.is_dir() else None
+
+
+def check_resume_matches(config: IddpmRunConfig, folder: Path) -> None:
+    """UsageError listing every field that defines the model, diffusion or data where the run's config.json and
+    this command differ (recorded vs new) and the fix; execution and loop fields may change on a resume."""
+    recorded = read_run(folder, FAMILY, IDDPM_DEFAULTS, IDDPM_LEGACY).config
+    names = tuple(name for section in DEFINING_SECTIONS for name in field_types(type(getattr(config, section))))
+    changed = differences(recorded, config, names)
+    if not changed:
+        return
+    listed = "; ".join(f"--{name}: recorded {to_plain(old)!r}, this command {to_plain(new)!r}"
+                       for name, old, new in changed)
+    raise UsageError(f"the run at {folder} was trained with other settings than this command ({listed}): these "
+                     f"define the model, diffusion or data, so a resume must keep them: resume with the recorded "
+                     f"values (as in {run_config_path(folder)}), or choose another --outdir for a new run")
+
+
+def _outdir_chosen(config: IddpmRunConfig, ctx) -> IddpmRunConfig:
+    """config with run.outdir set: the flag, else rank 0's default folder (printed), shared by every rank."""
+    if config.run.outdir is not None:
+        return config
+    outdir = broadcast_from_main(str(default_outdir(config)) if ctx.is_main else None, ctx)
+    print_main(ctx, f"run directory {outdir} (no --outdir given; give --outdir {outdir} to resume this run)")
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, outdir=outdir))
+
+
+def train_from_config(config: IddpmRunConfig, command: Sequence[str] = ()) -> LoopState:
+    """Train as the resolved run configuration says (see ddx.cli.train_iddpm); returns the final loop position.
+
+    command: the argv that made the configuration, recorded in config.json."""
+    execution = config.execution
+    if execution.threads is not None:
+        torch.set_num_threads(execution.threads)
+    profiling.enable(execution.nvtx)
+    ctx = init_distributed(execution.device)
     try:
-        if args.outdir is None:
-            args.outdir = broadcast_from_main(str(default_outdir(args)) if ctx.is_main else None, ctx)
-            print_main(ctx, f"run directory {args.outdir} (no --outdir given; give --outdir {args.outdir} "
-                            f"to resume this run)")
-        seed_everything(rank_seed(args.seed, ctx))
-        model_cfg, diffusion_cfg = unet_config(args), diffusion_config(args)
-        data_cfg, train_cfg = data_config(args), train_config(args)
-        model = set_fused(build_unet(model_cfg), args.fused).to(ctx.device)
-        diffusion = diffusion_cfg.build(fused=args.fused)
-        run_dir = RunDir(args.outdir, is_main=ctx.is_main)
-        trainer = IddpmTrainer(model, diffusion, train_cfg, ctx, class_cond=args.class_cond,
-                               export_dir=run_dir.root if args.export_official else None)
-        resume, official = _resume_target(args)
+        config = _outdir_chosen(config, ctx)
+        resume, official = _resume_target(config)
+        resumed = _resumed_run(config, resume)
+        if resumed is not None:
+            check_resume_matches(config, resumed)
+        seed_everything(rank_seed(config.run.seed, ctx))
+        model = build_unet(config.model).to(ctx.device)
+        diffusion = config.diffusion_config().build(fused=execution.fused)
+        run_dir = RunDir(config.run.outdir, is_main=ctx.is_main)
+        # The trainer routes the model and diffusion by execution.fused and runs the model in its precision.
+        trainer = IddpmTrainer(model, diffusion, config.train_config(), ctx, class_cond=config.model.class_cond,
+                               export_dir=run_dir.root if config.run.export_official else None, execution=execution)
         if official is not None:
             trainer.load_official(official)
-        loop_cfg = loop_config(args, trainer.step_offset)
-        run_dir.write_config({
-            "flags": dict(vars(args)), "model": model_cfg, "diffusion": diffusion_cfg,
-            "train": train_cfg, "data": data_cfg, "loop": loop_cfg, "world_size": ctx.world_size,
-            "num_parameters": sum(p.numel() for p in model.parameters()),
-        })
-        batches = EpochBatches(build_dataset(data_cfg), args.batch_size, seed=args.seed, ctx=ctx)
+        loop_cfg = config.loop_config(trainer.step_offset)
+        run_dir.write_config(run_record(FAMILY, config, command, world_size=ctx.world_size,
+                                        num_parameters=sum(p.numel() for p in model.parameters())))
+        data_cfg = config.data_config()
+        batches = EpochBatches(build_dataset(data_cfg), config.train.batch_size, seed=config.run.seed, ctx=ctx)
         return run(trainer, batches, run_dir, loop_cfg, ctx, resume=resume)
     finally:
         shutdown(ctx)
 
 
-__all__ = ["LOGDIR_ENV", "UNTIL_KILLED", "data_config", "default_outdir", "diffusion_config", "logger_dir",
-           "loop_config", "train_config", "train_from_args", "unet_config"]
+__all__ = ["LOGDIR_ENV", "UNTIL_KILLED", "check_resume_matches", "default_outdir", "logger_dir", "train_from_config"]

@@ -9,7 +9,6 @@ from ddx.cli import sample_iddpm, train_iddpm
 from ddx.cli.entry import dispatch
 from ddx.diffusion import BetaSchedule, ScheduleSamplerName
 from ddx.checkpoints.io import CheckpointError
-from ddx.train.iddpm_run import unet_config
 from tests.iddpm._tiny import TINY_FLAGS, TINY_MODEL_FLAGS
 
 
@@ -26,7 +25,7 @@ def _error(main, argv, capsys):
     (["--ema_rate", "0.9,1.2"], "argument --ema_rate: EMA rates must lie in [0, 1)"),
     (["--ema_rate", "0.9,0.9"], "distinct"),
     (["--microbatch", "0"], "argument --microbatch: expected -1"),
-    (["--schedule_sampler", "importance"], "invalid schedule sampler 'importance'"),
+    (["--schedule_sampler", "importance"], "invalid ScheduleSamplerName 'importance'"),
     (["--noise_schedule", "quadratic"], "invalid BetaSchedule 'quadratic'"),
     (["--timestep_respacing", "ddimx"], "argument --timestep_respacing"),
     (["--timestep_respacing", "30"], "cannot divide section of 20 steps into 30"),
@@ -53,26 +52,39 @@ def test_train_needs_data_not_an_outdir(capsys):
 
 
 def test_official_defaults_and_presets():
-    args = train_iddpm.parse_args(["--data_dir", "x", "--outdir", "y"])
-    assert (args.image_size, args.num_channels, args.attention_resolutions, args.rescale_timesteps,
-            args.rescale_learned_sigmas, args.ema_rate, args.batch_size, args.lr, args.microbatch,
-            args.log_interval, args.save_interval, args.noise_schedule) == (
+    config = train_iddpm.parse_args(["--data_dir", "x", "--outdir", "y"])
+    model, diffusion, train, run = config.model, config.diffusion, config.train, config.run
+    assert (model.image_size, model.num_channels, model.attention_resolutions, diffusion.rescale_timesteps,
+            diffusion.rescale_learned_sigmas, train.ema_rate, train.batch_size, train.lr, train.microbatch,
+            run.log_interval, run.save_interval, diffusion.noise_schedule) == (
         64, 128, (16, 8), True, True, (0.9999,), 1, 1e-4, -1, 10, 10000, BetaSchedule.LINEAR)
     cifar = train_iddpm.parse_args(["--preset", "cifar10", "--data_dir", "x", "--outdir", "y", "--lr", "3e-4"])
-    assert (cifar.image_size, cifar.num_channels, cifar.num_res_blocks, cifar.learn_sigma, cifar.dropout,
-            cifar.diffusion_steps, cifar.noise_schedule, cifar.batch_size, cifar.lr) == (
-        32, 128, 3, True, 0.3, 4000, BetaSchedule.COSINE, 128, 3e-4)
+    assert (cifar.model.image_size, cifar.model.num_channels, cifar.model.num_res_blocks, cifar.model.learn_sigma,
+            cifar.model.dropout, cifar.diffusion.diffusion_steps, cifar.diffusion.noise_schedule,
+            cifar.train.batch_size, cifar.train.lr) == (32, 128, 3, True, 0.3, 4000, BetaSchedule.COSINE, 128, 3e-4)
     digits = train_iddpm.parse_args(["--preset", "digits", "--outdir", "y"])
-    assert (digits.image_size, digits.num_channels, digits.channel_mult, digits.num_res_blocks,
-            digits.attention_resolutions, digits.num_heads, digits.dropout, digits.learn_sigma,
-            digits.diffusion_steps, digits.noise_schedule, digits.rescale_learned_sigmas, digits.rescale_timesteps,
-            digits.schedule_sampler, digits.lr, digits.weight_decay, digits.batch_size, digits.ema_rate) == (
+    m, d, t = digits.model, digits.diffusion, digits.train
+    assert (m.image_size, m.num_channels, m.channel_mult, m.num_res_blocks, m.attention_resolutions, m.num_heads,
+            m.dropout, m.learn_sigma, d.diffusion_steps, d.noise_schedule, d.rescale_learned_sigmas,
+            d.rescale_timesteps, t.schedule_sampler, t.lr, t.weight_decay, t.batch_size, t.ema_rate) == (
         16, 32, (1, 2, 2), 2, (8,), 4, 0.0, True, 1000, BetaSchedule.COSINE, True, True,
         ScheduleSamplerName.UNIFORM, 2e-4, 0.0, 64, (0.999,))
+    assert digits.diffusion_config().learn_sigma  # one learn_sigma, the model's, feeds the diffusion
     from ddx.models.unet import build_unet
 
-    model = build_unet(unet_config(digits))
+    model = build_unet(digits.model)
     assert model.out[-1].out_channels == 6
+
+
+def test_amp_and_use_fp16_are_the_execution_precision():
+    from ddx.execution import Precision
+
+    base = TINY_FLAGS + ["--outdir", "y"]
+    assert train_iddpm.parse_args(base + ["--amp", "bf16"]).execution.precision is Precision.BF16
+    assert train_iddpm.parse_args(base + ["--precision", "bf16"]).execution.precision is Precision.BF16
+    assert train_iddpm.parse_args(base + ["--use_fp16", "True"]).execution.precision is Precision.FP16
+    assert train_iddpm.parse_args(base + ["--amp", "none"]).execution.precision is Precision.FP32
+    assert train_iddpm.parse_args(base + ["--num_threads", "3"]).execution.threads == 3
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +97,14 @@ def tiny_run(tmp_path_factory):
 
 
 def test_train_writes_config_metrics_checkpoints_and_exports(tiny_run):
-    config = json.loads((tiny_run / "config.json").read_text())
-    assert config["flags"]["ema_rate"] == [0.9, 0.99] and config["model"]["image_size"] == 8
-    assert config["diffusion"]["noise_schedule"] == "COSINE" and config["train"]["lr"] == 1e-4
+    record = json.loads((tiny_run / "config.json").read_text())
+    assert (record["format"], record["family"]) == ("ddx-run/2", "iddpm")
+    assert record["command"][:2] == ["train.py", "iddpm"] and "--ema_rate" in record["command"]
+    config = record["config"]
+    assert config["train"]["ema_rate"] == [0.9, 0.99] and config["model"]["image_size"] == 8
+    assert config["diffusion"]["noise_schedule"] == "cosine" and config["train"]["lr"] == 1e-4
+    assert config["execution"]["fused"] is False and config["run"]["outdir"] == str(tiny_run)
+    assert record["world_size"] == 1 and record["num_parameters"] > 0
     lines = (tiny_run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
     assert sorted(p.name for p in (tiny_run / "checkpoints").iterdir()) == ["ckpt_000000002.pt", "ckpt_000000003.pt"]
@@ -117,8 +134,8 @@ def test_class_conditional_samples_carry_labels(tmp_path):
     from ddx.checkpoints.iddpm_official import export_official
     from ddx.models.unet import build_unet
 
-    args = train_iddpm.parse_args(TINY_FLAGS + ["--class_cond", "True", "--outdir", str(tmp_path)])
-    export_official(tmp_path, 0, build_unet(unet_config(args)).state_dict(), {}, None)
+    config = train_iddpm.parse_args(TINY_FLAGS + ["--class_cond", "True", "--outdir", str(tmp_path)])
+    export_official(tmp_path, 0, build_unet(config.model).state_dict(), {}, None)
     argv = ["--model_path", str(tmp_path / "model000000.pt"), "--class_cond", "True", "--num_samples", "3",
             "--batch_size", "2", "--timestep_respacing", "2", "--outdir", str(tmp_path)] + TINY_MODEL_FLAGS
     assert sample_iddpm.main(argv) == 0

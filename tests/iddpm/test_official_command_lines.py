@@ -14,22 +14,22 @@ import torch
 
 from ddx.cli import train_iddpm
 from ddx.models.unet import build_unet
-from ddx.train.iddpm_run import LOGDIR_ENV, default_outdir, unet_config
+from ddx.train.iddpm_run import LOGDIR_ENV, default_outdir
 from tests.cli_errors import expect_user_error, run_cli
 from tests.iddpm._tiny import TINY_FLAGS
 
 NOW = datetime.datetime(2026, 12, 3, 14, 5, 9)
 
 
-def _attention_blocks(args):
-    return sum(type(m).__name__ == "AttentionBlock" for m in build_unet(unet_config(args)).modules())
+def _attention_blocks(config):
+    return sum(type(m).__name__ == "AttentionBlock" for m in build_unet(config.model).modules())
 
 
 @pytest.mark.parametrize("text", ["", "none", "None"])
 def test_attention_resolutions_empty_means_no_attention(text):
     at_4 = train_iddpm.parse_args(TINY_FLAGS)
     without = train_iddpm.parse_args(TINY_FLAGS + ["--attention_resolutions", text])
-    assert (at_4.attention_resolutions, without.attention_resolutions) == ((4,), ())
+    assert (at_4.model.attention_resolutions, without.model.attention_resolutions) == ((4,), ())
     # At 4x4: one block in the encoder, two in the decoder; the middle block keeps its own, as the official UNet.
     assert _attention_blocks(without) == _attention_blocks(at_4) - 3 == 1
 
@@ -47,7 +47,7 @@ def test_default_outdir_is_openai_logdir_else_a_new_dated_run_folder(tmp_path, m
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(LOGDIR_ENV, raising=False)
     args = train_iddpm.parse_args(["--preset", "digits"])
-    assert args.outdir is None
+    assert args.run.outdir is None
     assert str(default_outdir(args, NOW)) == "runs/iddpm-digits-20261203-140509"
     (tmp_path / "runs/iddpm-digits-20261203-140509").mkdir(parents=True)
     assert str(default_outdir(args, NOW)) == "runs/iddpm-digits-20261203-140509-2"  # never resumes another run
@@ -64,8 +64,8 @@ def test_image_train_flags_without_outdir_train_into_the_printed_run_folder(tmp_
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name.startswith("iddpm-digits-")
     assert f"run directory runs/{run.name}" in capsys.readouterr().err
-    config = json.loads((run / "config.json").read_text())
-    assert config["flags"]["outdir"] == f"runs/{run.name}" and (run / "checkpoints").is_dir()
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert config["run"]["outdir"] == f"runs/{run.name}" and (run / "checkpoints").is_dir()
     # The run's flags are the sampler's defaults, and errors say so.
     expect_user_error(capsys, "sample", ["iddpm", "--model_path", run, "--num_channels", "40"], 2,
                       f"--num_channels=40, --channel_mult=(1, 2) (from the run at {run}): the UNet normalises")
@@ -80,8 +80,8 @@ def test_image_sample_flags_without_outdir_write_to_the_logger_folder(tmp_path, 
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(LOGDIR_ENV, raising=False)
-    args = train_iddpm.parse_args(TINY_FLAGS)
-    export_official(tmp_path, 0, build_unet(unet_config(args)).state_dict(), {}, None)
+    config = train_iddpm.parse_args(TINY_FLAGS)
+    export_official(tmp_path, 0, build_unet(config.model).state_dict(), {}, None)
     sample = ["iddpm", "--model_path", tmp_path / "model000000.pt", *TINY_FLAGS[2:], "--num_samples", "2",
               "--batch_size", "2", "--timestep_respacing", "2"]
     assert run_cli("sample", sample) == 0
@@ -110,7 +110,8 @@ def test_two_ranks_without_outdir_share_rank_0s_run_folder(tmp_path):
 
 @pytest.mark.parametrize("text", ["", "none"])
 def test_create_model_takes_no_attention_where_script_util_fails(text):
-    from ddx.models.unet_config import create_model, parse_attention_resolutions
+    from ddx.models.unet import create_model
+    from ddx.models.unet_config import parse_attention_resolutions
 
     assert parse_attention_resolutions(text) == ()
     model = create_model(16, 32, 1, False, False, False, text, 4, -1, True, 0.0, channel_mult=(1, 2))
