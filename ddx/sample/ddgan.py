@@ -24,7 +24,7 @@ from ddx.diffusion.ddgan import DDGANDiffusionConfig, PosteriorCoefficients
 from ddx.execution import ExecutionOptions
 from ddx.ops import prepare_model
 from ddx.sample.fast import FastDDGANSampler
-from ddx.sample.fast_common import model_device, reseed
+from ddx.sample.fast_common import check_on_model_device, model_device, reseed
 from ddx.utils.checks import check_positive_int
 from ddx.utils.images import images_to_uint8_grid, scatter_image, uint8_nhwc_rounded
 
@@ -40,23 +40,27 @@ def generate(generator: nn.Module, diffusion: DDGANDiffusionConfig, nz: int, num
              *legacy, device: torch.device | str | None = None, fused: bool | None = None) -> torch.Tensor:
     """num_samples samples (N, *shape), float32 on the CPU, drawn batch by batch after torch.manual_seed(seed).
 
-    Runs on the generator's device. execution (default ExecutionOptions(): EAGER, fp32, fused): its sampler
-    mode, precision and memory format run the chain (ddx.sample.fast.FastDDGANSampler), and its fused switch
-    routes the generator and the posterior (ddx.ops.prepare_model). The draws: torch.manual_seed(seed) once,
-    then per batch x_T and the chain's draws, so EAGER gives the images of the official loop.
+    Runs on the generator's device. execution: its sampler mode, precision and memory format run the chain
+    (ddx.sample.fast.FastDDGANSampler), and its fused switch routes the generator and the posterior
+    (ddx.ops.prepare_model); None: ExecutionOptions() for the chain (EAGER, fp32, fused posterior) with the
+    generator used as routed. The draws: torch.manual_seed(seed) once, then per batch x_T and the chain's
+    draws, so EAGER gives the images of the official loop. execution.nvtx and .threads are the process's
+    (the CLI applies them).
     TRANSITIONAL: the old call generate(..., shape, device, seed, fused) and the device= / fused= keywords
-    still work (device must be the generator's; fused overrides execution.fused) until ddx/cli switches.
+    still work (device must be the generator's; fused routes the posterior) until ddx/cli switches.
     """
     seed, execution, device, fused = _legacy_arguments(seed, execution, legacy, device, fused)
     check_positive_int(num_samples, "num_samples")
     check_positive_int(batch_size, "batch_size")
+    routed_here = execution is not None
     execution = ExecutionOptions() if execution is None else execution
     if fused is not None:
         execution = dataclasses.replace(execution, fused=bool(fused))
     on = model_device(generator)
     for wanted in (device, execution.device):
-        _check_same_device(wanted, on)
-    prepare_model(generator, execution)
+        check_on_model_device(wanted, on, "the generator")
+    if routed_here:
+        prepare_model(generator, execution)
     coeff = PosteriorCoefficients(diffusion, on, fused=execution.fused)
     sampler = FastDDGANSampler.from_execution(generator, coeff, nz, diffusion.num_timesteps, execution,
                                               sample_shape=shape)
@@ -83,15 +87,6 @@ def _legacy_arguments(seed, execution, legacy, device, fused):
     if isinstance(execution, bool):
         raise TypeError("execution must be a ddx.execution.ExecutionOptions, got a bool (fused= is a keyword)")
     return seed, execution, device, fused
-
-
-def _check_same_device(wanted, on: torch.device) -> None:
-    if wanted is None:
-        return
-    wanted = torch.device(wanted)
-    if wanted.type != on.type or (wanted.index is not None and on.index is not None and wanted.index != on.index):
-        raise ValueError(f"generate() samples on the generator's device ({on}), not {wanted}: move the generator "
-                         f"there first (generator.to({str(wanted)!r}))")
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:

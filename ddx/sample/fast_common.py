@@ -23,7 +23,7 @@ import torch
 from ddx.execution import ExecutionOptions, Precision, SamplerMode
 from ddx.utils.checks import parse_enum
 
-__all__ = ["PreparedNetwork", "Precision", "SamplerMode", "capture", "check_graphs_supported", "execution_settings",
+__all__ = ["PreparedNetwork", "Precision", "SamplerMode", "capture", "check_graphs_supported", "check_on_model_device", "execution_settings",
            "model_device", "parse_mode", "reseed"]
 
 
@@ -46,6 +46,18 @@ def model_device(model):
     for tensor in (*model.parameters(), *model.buffers()):
         return tensor.device
     return torch.device("cpu")
+
+
+def check_on_model_device(wanted, device, what="the model"):
+    """ValueError unless `wanted` (a device, its name, or None for any) is `device`, the model's: samplers run
+    where the model is ('cuda' matches 'cuda:0')."""
+    if wanted is None:
+        return
+    wanted = torch.device(wanted)
+    if wanted.type != device.type or (wanted.index is not None and device.index is not None
+                                      and wanted.index != device.index):
+        raise ValueError(f"sampling runs on the device of {what} ({device}), not {wanted}: move {what} there "
+                         f"first (.to({str(wanted)!r}))")
 
 
 def check_graphs_supported(mode, device):

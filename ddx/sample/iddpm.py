@@ -1,9 +1,11 @@
 """IDDPM sampling and likelihood evaluation (image_sample.py and image_nll.py of improved-diffusion).
 
-- :func:`load_iddpm_weights`: a UNet state_dict from a ddx run (directory or ``ckpt_<step>.pt``; the
-  trained weights or one EMA) or from an official ``.pt`` file (a plain state_dict).
+The sampling library only: functions take a built model (weights loaded) and options. Reading weights from a
+ddx run or an official file is ddx.train.iddpm_weights.load_unet_weights (called by ddx/cli/sample_iddpm.py).
+
 - :func:`generate_samples`: images by the ancestral chain (``p_sample_loop``) or DDIM, of the diffusion
-  given (respace it for fewer steps), as the official uint8 NHWC array, with labels when class-conditional.
+  given (respace it for fewer steps), through ddx.sample.fast_iddpm.FastIDDPMSampler in the execution's
+  sampler mode, as the official uint8 NHWC array, with labels when class-conditional.
 - :func:`save_npz` / :func:`save_grid`: the official ``samples_<shape>.npz`` (arr_0, arr_1) and a PNG grid.
 - :func:`evaluate_bpd`: calc_bpd_loop over a dataset: mean total_bpd, prior_bpd, vb, mse, xstart_mse.
 """
@@ -11,7 +13,6 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,108 +21,49 @@ from typing import Any
 import numpy as np
 import torch
 
-from ddx.checkpoints.iddpm_official import load_official_state_dict
-from ddx.profiling import nvtx_range
-from ddx.train.checkpoint import CheckpointError, CheckpointManager, load_checkpoint
-from ddx.train.rundir import read_run_config
+from ddx.execution import ExecutionOptions
+from ddx.ops import prepare_model, set_fused
+from ddx.sample.fast_common import check_on_model_device, model_device
+from ddx.sample.fast_iddpm import FastIDDPMSampler, IDDPMLoop
+from ddx.utils.checks import check_positive_int
 from ddx.utils.images import images_to_uint8_grid, uint8_nhwc_truncated
-
-
-class Weights(enum.Enum):
-    """Which weights of a ddx run to sample from."""
-
-    EMA = "ema"
-    MODEL = "model"
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadedWeights:
-    """state_dict: the UNet's; run_flags: the resolved flags of the ddx run (None for an official file);
-    source: a description such as 'ckpt_000003000.pt, EMA 0.999'."""
-
-    state_dict: dict[str, torch.Tensor]
-    run_flags: dict[str, Any] | None
-    source: str
-
-
-def _run_checkpoint(path: Path) -> Path | None:
-    """The ddx checkpoint a path names: a run directory (its latest), a checkpoints/ dir, or ckpt_*.pt."""
-    if path.is_dir():
-        for directory in (path / "checkpoints", path):
-            latest = CheckpointManager(directory, keep_last=1, create=False).latest()
-            if latest is not None:
-                return latest
-        raise CheckpointError(f"no ddx checkpoint (checkpoints/ckpt_<step>.pt) under {path}")
-    return path if path.name.startswith("ckpt_") else None
-
-
-def _run_flags(checkpoint: Path) -> dict[str, Any] | None:
-    for config in (checkpoint.parent.parent / "config.json", checkpoint.parent / "config.json"):
-        if config.is_file():
-            return read_run_config(config).get("flags")
-    return None
-
-
-def load_iddpm_weights(path: str | os.PathLike, weights: Weights = Weights.EMA, ema_rate: float | None = None
-                       ) -> LoadedWeights:
-    """The UNet weights at ``path``: a ddx run directory or ``ckpt_<step>.pt``, or an official state_dict file.
-
-    weights / ema_rate choose among a ddx run's trained weights and its EMAs (default: the first rate).
-    An official file is one state_dict whatever they say. Raises CheckpointError / ValueError with the reason.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"model file or run directory not found: {path}")
-    checkpoint = _run_checkpoint(path)
-    if checkpoint is None:
-        return LoadedWeights(load_official_state_dict(path), None, f"{path.name} (state_dict)")
-    payload = load_checkpoint(checkpoint)
-    if not isinstance(payload, dict) or "trainer" not in payload or "model" not in payload["trainer"]:
-        raise CheckpointError(f"{checkpoint} is not a ddx IDDPM run checkpoint")
-    trainer = payload["trainer"]
-    flags = _run_flags(checkpoint)
-    if weights is Weights.MODEL:
-        return LoadedWeights(dict(trainer["model"]), flags, f"{checkpoint.name}, trained weights")
-    emas = trainer["ema"]
-    key = next(iter(emas)) if ema_rate is None else str(float(ema_rate))
-    if key not in emas:
-        raise ValueError(f"{checkpoint} holds EMA rates {', '.join(emas)}, not {ema_rate}")
-    state = dict(trainer["model"])
-    state.update(emas[key]["shadow"])
-    return LoadedWeights(state, flags, f"{checkpoint.name}, EMA {key}")
 
 
 def generate_samples(diffusion, model, num_samples: int, batch_size: int, image_size: int, *, channels: int = 3,
                      clip_denoised: bool = True, use_ddim: bool = False, eta: float = 0.0,
-                     num_classes: int | None = None, device: torch.device | str = "cpu",
-                     generator: torch.Generator | None = None, progress: bool = False
+                     num_classes: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
+                     execution: ExecutionOptions | None = None, device: torch.device | str | None = None
                      ) -> tuple[np.ndarray, np.ndarray | None]:
     """num_samples images (uint8 (N, H, W, C)) and, with num_classes, their labels int64 (N,).
 
-    Batches of batch_size; the last batch is cut to num_samples as the official script does. generator:
-    draws the initial noise, every step's noise and the labels (on ``device``). NVTX: sample/step_<i>.
+    Batches of batch_size on the model's device; the last batch is cut to num_samples as the official script
+    does. generator: draws the labels, the initial noise and every step's noise (under GRAPHS pass None and
+    seed with torch.manual_seed). eta: DDIM's (ignored by the ancestral chain, as image_sample.py does).
+    execution: its sampler mode, precision and memory format run the chain, and its fused switch routes the
+    model and the diffusion (ddx.ops); None: EAGER fp32 with both used as routed. NVTX: sample/step_<i>.
+    TRANSITIONAL: device= is accepted (it must be the model's) until ddx/cli stops passing it.
     """
     for name, value in (("num_samples", num_samples), ("batch_size", batch_size), ("image_size", image_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_positive_int(value, name)
+    on = model_device(model)
+    check_on_model_device(device, on)
+    if execution is not None:
+        check_on_model_device(execution.device, on)
+        prepare_model(model, execution)
+        set_fused(diffusion, execution.fused)
+    loop = IDDPMLoop.DDIM if use_ddim else IDDPMLoop.P_SAMPLE
+    sampler = FastIDDPMSampler.from_execution(model, diffusion, (channels, image_size, image_size),
+                                              execution or ExecutionOptions(), loop=loop, clip_denoised=clip_denoised,
+                                              eta=eta if use_ddim else 0.0)
     images, labels = [], []
     done = 0
     while done < num_samples:
         kwargs = {}
         if num_classes is not None:
-            classes = torch.randint(0, num_classes, (batch_size,), device=device, generator=generator)
+            classes = torch.randint(0, num_classes, (batch_size,), device=on, generator=generator)
             kwargs["y"] = classes
             labels.append(classes.cpu().numpy())
-        shape = (batch_size, channels, image_size, image_size)
-        common = dict(clip_denoised=clip_denoised, model_kwargs=kwargs, device=device, progress=progress,
-                      generator=generator)
-        if use_ddim:
-            steps = diffusion.ddim_sample_loop_progressive(model, shape, eta=eta, **common)
-        else:
-            steps = diffusion.p_sample_loop_progressive(model, shape, **common)
-        for i in reversed(range(diffusion.num_timesteps)):
-            with nvtx_range(f"sample/step_{i}"):
-                sample = next(steps)["sample"]
+        sample = sampler(batch_size, model_kwargs=kwargs, generator=generator, progress=progress)
         images.append(uint8_nhwc_truncated(sample))
         done += batch_size
     arr = np.concatenate(images)[:num_samples]

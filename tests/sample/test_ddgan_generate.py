@@ -61,8 +61,8 @@ def test_transitional_device_and_fused_arguments(toy_generator):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(device="meta"), ValueError, r"samples on the generator's device \(cpu\), not meta"),
-    (dict(execution=ExecutionOptions(device="cuda")), ValueError, "generator.to\\('cuda'\\)"),
+    (dict(device="meta"), ValueError, r"runs on the device of the generator \(cpu\), not meta"),
+    (dict(execution=ExecutionOptions(device="cuda")), ValueError, "move the generator there first \\(.to\\('cuda'\\)\\)"),
     (dict(num_samples=0), ValueError, "num_samples must be a positive int"),
     (dict(batch_size=1.5), TypeError, "batch_size must be a positive int"),
 ], ids=["device", "execution-device", "count", "batch"])
