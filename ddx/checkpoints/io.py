@@ -229,10 +229,3 @@ class CheckpointManager:
                 return path, skipped
             skipped.append((path, problem))
         return None, skipped
-
-    def load_latest(self) -> Any:
-        """Load the newest checkpoint; CheckpointError when the directory has none."""
-        path = self.latest()
-        if path is None:
-            raise CheckpointError(f"no checkpoint (ckpt_<step>.pt) in {self.directory}")
-        return load_checkpoint(path)

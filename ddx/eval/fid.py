@@ -20,7 +20,7 @@ from pytorch_fid.inception import InceptionV3
 from scipy import linalg
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ddx.eval.inception import load_inception, random_inception
+from ddx.eval.inception import load_inception
 from ddx.utils.atomic import atomic_write
 from ddx.utils.checks import check_positive_int
 from ddx.utils.progress import Progress
@@ -135,11 +135,6 @@ class FIDEvaluator:
         """With the real FID weights from a local file (default: the torch hub cache); never downloads."""
         inception = load_inception(weights_path, dims)
         return cls(inception, inception_id=f"pt_inception-2015-12-05/dims={dims}", **kwargs)
-
-    @classmethod
-    def with_random_inception(cls, dims: int = 2048, seed: int = 0, **kwargs) -> "FIDEvaluator":
-        """A randomly initialised Inception: for tests of the pipeline only."""
-        return cls(random_inception(dims, seed), inception_id=f"random(seed={seed})/dims={dims}", **kwargs)
 
     def cache_key(self, data_key: str, num_samples: int) -> str:
         return f"{data_key}|num_samples={num_samples}|inception={self.inception_id}|quantize={self.quantize}"

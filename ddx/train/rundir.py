@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 
-from ddx.checkpoints.io import atomic_save
 from ddx.checkpoints.run_config_file import CONFIG_FILE, read_run_config  # noqa: F401 (re-exported)
 from ddx.utils.atomic import DiskFullError, atomic_write, atomic_write_text, remove_stale_temporaries
 from ddx.utils.errors import UsageError
@@ -153,11 +152,4 @@ class RunDir:
 
             image = Image.fromarray(grid.numpy())
             atomic_write(path, lambda f: image.save(f, format="PNG"))
-        return path
-
-    def save_tensor(self, name: str, value: Any) -> Path:
-        """Save tensors (e.g. raw samples) atomically as ``samples/<name>.pt``."""
-        path = self.samples_dir / f"{name}.pt"
-        if self.is_main:
-            atomic_save(value, path)
         return path

@@ -16,7 +16,7 @@ from ddx.eval import (
     frechet_distance,
     load_inception,
 )
-from ddx.eval.inception import INCEPTION_WEIGHTS_FILENAME, _fid_backbone
+from ddx.eval.inception import INCEPTION_WEIGHTS_FILENAME, _fid_backbone, random_inception
 
 
 @pytest.mark.parametrize("dim", [1, 5, 64], ids=lambda d: f"D{d}")
@@ -45,10 +45,15 @@ def test_frechet_distance_shape_mismatch():
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
 
 
+def random_evaluator(dims=2048, seed=0, **kwargs):
+    """An evaluator over a randomly initialised Inception: runs the pipeline, measures nothing meaningful."""
+    return FIDEvaluator(random_inception(dims, seed), inception_id=f"random(seed={seed})/dims={dims}", **kwargs)
+
+
 @pytest.fixture(scope="module")
 def evaluator():
     # dims=64 (pytorch-fid's first tap) keeps the random-Inception pipeline fast on a CPU.
-    return FIDEvaluator.with_random_inception(dims=64, seed=0, batch_size=3, verbose=False)
+    return random_evaluator(dims=64, seed=0, batch_size=3, verbose=False)
 
 
 def _images(n, size=16, seed=0):
@@ -175,15 +180,15 @@ def test_weights_load_from_hub_cache_and_from_path(hub_dir, tmp_path):
     from_hub = FIDEvaluator.from_weights(dims=64, verbose=False).activations(x)
     from_path = FIDEvaluator.from_weights(tmp_path / "elsewhere.pth", dims=64, verbose=False).activations(x)
     np.testing.assert_array_equal(from_hub, from_path)
-    other = FIDEvaluator.with_random_inception(dims=64, seed=1, verbose=False).activations(x)
+    other = random_evaluator(dims=64, seed=1, verbose=False).activations(x)
     assert not np.allclose(from_hub, other)
 
 
 def test_bad_dims():
     with pytest.raises(ValueError, match="dims must be one of"):
-        FIDEvaluator.with_random_inception(dims=100)
+        random_evaluator(dims=100)
 
 
 def test_default_2048_features_on_a_tiny_batch():
-    acts = FIDEvaluator.with_random_inception(seed=0, verbose=False).activations(_images(2, size=8))
+    acts = random_evaluator(seed=0, verbose=False).activations(_images(2, size=8))
     assert acts.shape == (2, 2048) and np.isfinite(acts).all()

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ddx.train import CheckpointManager, RunDir
+from ddx.train import RunDir
+from tests.checkpoint_files import load_latest
 from tests.iddpm._tiny import TINY_FLAGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ def test_two_ranks_share_the_sampler_history(tmp_path):
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
          str(ROOT / "train.py"), "iddpm", *argv], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
-    checkpoint = CheckpointManager(tmp_path / "checkpoints", 1).load_latest()
+    checkpoint = load_latest(tmp_path / "checkpoints")
     assert checkpoint["world_size"] == 2
     counts = checkpoint["trainer"]["schedule_sampler"]["loss_counts"]
     assert int(counts.sum()) == 3 * 2 * 4  # every rank's timesteps went into the shared history

@@ -11,8 +11,9 @@ import torch
 
 import _load_ranks
 from _train_toy import ToyTrainer, main
-from ddx.train import CheckpointManager, DistContext, RunDir, atomic_save, init_distributed, unwrap, wrap_ddp
+from ddx.train import DistContext, RunDir, atomic_save, init_distributed, unwrap, wrap_ddp
 from ddx.utils.errors import UsageError
+from tests.checkpoint_files import load_latest
 
 SCRIPT = Path(__file__).with_name("_train_toy.py")
 
@@ -28,8 +29,8 @@ def test_two_ranks_match_one_process(tmp_path, restore_threads):
     assert result.returncode == 0, result.stderr[-4000:]
     main(["--run-dir", str(tmp_path / "single"), "--batch-size", "8", *steps])
 
-    ddp = CheckpointManager(tmp_path / "ddp" / "checkpoints", 2).load_latest()
-    single = CheckpointManager(tmp_path / "single" / "checkpoints", 2).load_latest()
+    ddp = load_latest(tmp_path / "ddp" / "checkpoints")
+    single = load_latest(tmp_path / "single" / "checkpoints")
     # Each rank's batch is half of the single process's batch (DistributedSampler interleaving), and
     # DDP averages the two half-batch gradients: the same mean gradient, summed in another order.
     # Only fp32 rounding differs. Compared as one parameter vector, relative in norm: a tensor whose

@@ -12,6 +12,7 @@ import torch
 
 from _train_toy import SimulatedCrash, ToyTrainer, main, toy_dataset
 from ddx.train import CheckpointManager, DistContext, EpochBatches, LoopConfig, RunDir, run
+from tests.checkpoint_files import load_latest
 
 SCRIPT = Path(__file__).with_name("_train_toy.py")
 # 96 points, batch 8: 12 batches per epoch; 30 steps cross two epoch ends (LR schedule, sample grid).
@@ -34,8 +35,8 @@ def _assert_same_run(run_dir: Path, reference: Path) -> None:
     for g, w in zip(got, want):
         assert (g["step"], g["epoch"], g["loss"], g["sigma"], g["lr"]) == (
             w["step"], w["epoch"], w["loss"], w["sigma"], w["lr"]), f"step {g['step']} differs"
-    final = CheckpointManager(run_dir / "checkpoints", 2).load_latest()["trainer"]
-    final_ref = CheckpointManager(reference / "checkpoints", 2).load_latest()["trainer"]
+    final = load_latest(run_dir / "checkpoints")["trainer"]
+    final_ref = load_latest(reference / "checkpoints")["trainer"]
     for part in ("model", "ema"):
         for key, value in final_ref[part].items():
             assert torch.equal(final[part][key], value), f"{part}.{key} differs"
@@ -73,7 +74,7 @@ def test_crash_after_last_batch_before_epoch_hook_then_resume(tmp_path, referenc
     # ckpt 12 is written after epoch 0's last batch, before its on_epoch_end: resume must run the hook.
     with pytest.raises(SimulatedCrash):
         main(["--run-dir", str(tmp_path), *ARGS, "--crash-at-step", "14"])
-    loop = CheckpointManager(tmp_path / "checkpoints", 2).load_latest()["loop"]
+    loop = load_latest(tmp_path / "checkpoints")["loop"]
     assert (loop["step"], loop["epoch"], loop["batch_index"]) == (12, 0, 12)
     main(["--run-dir", str(tmp_path), *ARGS])
     _assert_same_run(tmp_path, reference)
