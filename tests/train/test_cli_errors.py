@@ -262,8 +262,17 @@ def test_resume_with_other_model_flags_or_another_models_run(ddgan_run, iddpm_ru
                                         "--outdir", no_config], 1, "does not fit the model this run builds",
                       "model.time_embed.0.weight (file 128x32, this run 256x64)", "resume with the model flags")
     ddgan = shutil.copytree(ddgan_run, tmp_path / "ddgan")
+    expect_user_error(capsys, "train", ["ddgan", *DDGAN_TRAIN, "--toy_hidden", "32", "--t_emb_dim", "8",
+                                        "--max_steps", "3", "--outdir", ddgan, "--resume"], 2,
+                      f"the run at {ddgan} was trained with other settings", "--toy_hidden: recorded 16, this command 32",
+                      "--t_emb_dim: recorded 4, this command 8", "resume with the recorded values", "another --outdir")
+    assert (ddgan / "config.json").read_text() == (ddgan_run / "config.json").read_text()
+    (ddgan / "config.json").unlink()  # without a config.json the checkpoint's shapes still refuse it
     expect_user_error(capsys, "train", ["ddgan", *DDGAN_TRAIN, "--toy_hidden", "32", "--max_steps", "3",
                                         "--outdir", ddgan, "--resume"], 1, "netG.net.0.weight (file 16x8, this run 32x8)")
+    expect_user_error(capsys, "train", ["ddgan", *TOY, "--batch_size", "4", "--max_steps", "3", "--outdir", iddpm,
+                                        "--resume"], 1, "records a iddpm run, not a ddgan one")
+    (iddpm / "config.json").unlink()
     expect_user_error(capsys, "train", ["ddgan", *TOY, "--batch_size", "4", "--max_steps", "3", "--outdir", iddpm,
                                         "--resume"], 1, "holds the state of another kind of trainer", "netG")
 
