@@ -21,7 +21,7 @@ def test_samples_are_uint8_nhwc_and_follow_the_generator(use_ddim):
 
 def test_class_labels_and_step_ranges():
     from ddx.models.unet import UNetConfig, build_unet
-    from ddx.nn.fused import set_fused
+    from ddx.ops import set_fused
 
     torch.manual_seed(0)
     model = set_fused(build_unet(UNetConfig(image_size=8, num_channels=32, num_res_blocks=1, learn_sigma=True,
