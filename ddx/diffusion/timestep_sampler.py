@@ -47,6 +47,16 @@ class ScheduleSampler(abc.ABC):
         weights = torch.from_numpy(1 / (len(p) * p[indices_np])).float().to(device)
         return indices, weights
 
+    def state_dict(self):
+        """What a checkpoint must hold to continue sampling identically (tensors only); none for a fixed p_t."""
+        return {}
+
+    def load_state_dict(self, state):
+        """Restore :meth:`state_dict`; a fixed sampler accepts only an empty state."""
+        if state:
+            raise ValueError(f"the state holds {', '.join(sorted(state))}, a loss-aware sampler's, but this "
+                             f"{type(self).__name__} keeps none: use the schedule sampler the state came from")
+
 
 class UniformSampler(ScheduleSampler):
     """p_t = 1 / T; every weight is 1."""
@@ -137,6 +147,23 @@ class LossSecondMomentResampler(LossAwareSampler):
 
     def _warmed_up(self):
         return bool((self._loss_counts == self.history_per_term).all())
+
+    def state_dict(self):
+        """{'loss_history': float64 (T, history_per_term), 'loss_counts': int64 (T,)}, copies as tensors."""
+        return {"loss_history": torch.from_numpy(self._loss_history.copy()),
+                "loss_counts": torch.from_numpy(self._loss_counts.copy())}
+
+    def load_state_dict(self, state):
+        """Restore :meth:`state_dict` (tensors or arrays); ValueError naming the entry that does not fit."""
+        for name, array in (("loss_history", self._loss_history), ("loss_counts", self._loss_counts)):
+            if name not in state:
+                raise ValueError(f"a loss-second-moment sampler state needs {name!r}, got keys {sorted(state)}")
+            value = state[name]
+            value = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            if value.shape != array.shape:
+                raise ValueError(f"{name} has shape {value.shape}, this sampler's is {array.shape} "
+                                 f"(num_timesteps {self.num_timesteps}, history_per_term {self.history_per_term})")
+            array[...] = value
 
 
 def create_named_schedule_sampler(name, diffusion):
