@@ -38,7 +38,7 @@ from ddx.checkpoints.iddpm_official import (
     parse_model_step,
 )
 from ddx.checkpoints.io import load_checkpoint
-from ddx.diffusion import LossAwareSampler, LossSecondMomentResampler, ScheduleSamplerName, create_named_schedule_sampler
+from ddx.diffusion import LossAwareSampler, ScheduleSamplerName, create_named_schedule_sampler
 from ddx.execution import ExecutionOptions, Precision, parse_precision
 from ddx.ops import set_fused
 from ddx.profiling import nvtx_range
@@ -260,19 +260,13 @@ class IddpmTrainer(Trainer):
             metrics["lg_loss_scale"] = float(np.log2(self.scaler.get_scale()))
         return metrics
 
-    def _sampler_state(self) -> dict[str, torch.Tensor]:
-        if isinstance(self.schedule_sampler, LossSecondMomentResampler):
-            return {"loss_history": torch.from_numpy(self.schedule_sampler._loss_history.copy()),
-                    "loss_counts": torch.from_numpy(self.schedule_sampler._loss_counts.copy())}
-        return {}
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "model": self.module.state_dict(),
             "ema": {ema_key(rate): ema.state_dict() for rate, ema in self.emas.items()},
             "opt": self.opt.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "schedule_sampler": self._sampler_state(),
+            "schedule_sampler": self.schedule_sampler.state_dict(),
             "loss_log": self.loss_log.state_dict(),
             "step_offset": self.step_offset,
         }
@@ -288,12 +282,8 @@ class IddpmTrainer(Trainer):
         self.opt.load_state_dict(state["opt"])
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
-        sampler_state = state["schedule_sampler"]
-        if sampler_state:
-            if not isinstance(self.schedule_sampler, LossSecondMomentResampler):
-                raise ValueError("checkpoint holds a loss-second-moment sampler state but this run samples uniformly")
-            self.schedule_sampler._loss_history[...] = sampler_state["loss_history"].numpy()
-            self.schedule_sampler._loss_counts[...] = sampler_state["loss_counts"].numpy()
+        if state["schedule_sampler"]:  # empty from a uniform run: a loss-aware sampler starts afresh, as before
+            self.schedule_sampler.load_state_dict(state["schedule_sampler"])
         self.loss_log.load_state_dict(state["loss_log"], self.ctx.device)
         self.step_offset = int(state["step_offset"])
 

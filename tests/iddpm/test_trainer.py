@@ -144,3 +144,28 @@ def test_nvtx_ranges_name_the_training_phases(tmp_path):
         profiling.enable(False)
     assert names == ["train/data", "train/step", "train/ema", "train/checkpoint"]
     assert (tmp_path / "model000001.pt").is_file()
+
+
+def test_a_trainer_state_built_the_old_way_loads():
+    # The layout checkpoints had before issue #12, built by hand as train/iddpm.py did: the EMA states and the
+    # loss-second-moment sampler's arrays (its private _loss_history / _loss_counts) as tensors.
+    trainer = tiny_trainer(schedule_sampler="loss-second-moment", ema_rates=(0.9,))
+    for step in range(2):
+        seed_all(step)
+        trainer.train_step(digits_batch(6), step)
+    sampler = trainer.schedule_sampler
+    ema = trainer.emas[0.9]
+    old = {**trainer.state_dict(),
+           "ema": {"0.9": {"decay": 0.9, "start": "initial", "initialized": True, "num_updates": ema.num_updates,
+                           "shadow": {k: v.clone() for k, v in ema.shadow.items()}}},
+           "schedule_sampler": {"loss_history": torch.from_numpy(sampler._loss_history.copy()),
+                                "loss_counts": torch.from_numpy(sampler._loss_counts.copy())}}
+    fresh = tiny_trainer(seed=1, schedule_sampler="loss-second-moment", ema_rates=(0.9,),
+                         execution=ExecutionOptions(fused=False))
+    fresh.load_state_dict(old)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.schedule_sampler.state_dict().values(),
+                                                 sampler.state_dict().values()))
+    assert all(torch.equal(fresh.emas[0.9].shadow[k], v) for k, v in ema.shadow.items())
+    uniform = tiny_trainer(ema_rates=(0.9,))
+    with pytest.raises(ValueError, match="UniformSampler keeps none"):
+        uniform.load_state_dict(old)
