@@ -1,7 +1,9 @@
-"""Named presets: flag defaults for a model's train.py / sample.py, overridden by explicit flags.
+"""Named presets: typed partial run configurations, laid under the explicit flags of train.py / sample.py.
 
-A preset maps argparse destinations (the flag names without dashes) to values; the CLI installs them
-with ``parser.set_defaults`` before parsing, so any flag given on the command line wins.
+A preset maps a family's flat field names (the flag names without dashes, ddx.utils.config_io) to values.
+Given the family's default run configuration (`base`), a preset is checked when it is defined: every key
+must be a field and every value must pass the field's section (an unknown key or a bad value fails at
+import, naming the preset), and its values are stored as the fields' types (enums, tuples).
 """
 
 from __future__ import annotations
@@ -12,19 +14,33 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from ddx.utils.config_io import flat_values, replace_flat
+
 MODELS = ("ddgan", "iddpm")
 
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """name, a one-line description (with its source), and the flag defaults it sets."""
+    """name, a one-line description (with its source), the flat field values it sets, and the family's
+    default run configuration they are checked against (None: not checked)."""
 
     name: str
     description: str
     defaults: Mapping[str, Any]
+    base: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+        values = dict(self.defaults)
+        if self.base is not None:
+            flat = flat_values(self.config(values))
+            values = {name: flat[name] for name in values}
+        object.__setattr__(self, "defaults", MappingProxyType(values))
+
+    def config(self, values: Mapping[str, Any] | None = None) -> Any:
+        """The family's defaults with this preset's values laid over them (a checked run configuration)."""
+        if self.base is None:
+            raise ValueError(f"preset {self.name!r} has no base configuration to lay its values over")
+        return replace_flat(self.base, self.defaults if values is None else values, f"preset {self.name}")
 
 
 def presets(model: str) -> Mapping[str, Preset]:

@@ -4,10 +4,13 @@ The official recipes (NVlabs/denoising-diffusion-gan readme.md, "Training Denois
 flags below; the rest keep train_ddgan.py's defaults. --batch_size is per process, as there: CIFAR-10 ran on
 4 GPUs, LSUN and CelebA-HQ on 8 (launch with torchrun --nproc_per_node to match the global batch).
 LSUN church and CelebA-HQ 256 are read from LMDB folders (--data_root); CIFAR-10 from its python batches.
+Each preset is a typed partial DDGANRunConfig (its keys are the configuration's flat field names), checked
+against the defaults when it is defined.
 """
 
 from ddx.data.factory import DatasetName
 from ddx.presets import Preset
+from ddx.train.ddgan_config import DEFAULTS
 
 _SAVE = dict(save_content=True)
 
@@ -18,6 +21,7 @@ CIFAR10 = Preset(
          num_timesteps=4, num_res_blocks=2, batch_size=64, num_epoch=1800, ngf=64, nz=100, z_emb_dim=256,
          n_mlp=4, embedding_type="positional", use_ema=True, ema_decay=0.9999, r1_gamma=0.02, lr_d=1.25e-4,
          lr_g=1.6e-4, lazy_reg=15, ch_mult=(1, 2, 2, 2), **_SAVE),
+    base=DEFAULTS,
 )
 
 LSUN = Preset(
@@ -27,6 +31,7 @@ LSUN = Preset(
          ch_mult=(1, 1, 2, 2, 4, 4), num_timesteps=4, num_res_blocks=2, batch_size=8, num_epoch=500, ngf=64,
          embedding_type="positional", use_ema=True, ema_decay=0.999, r1_gamma=1.0, z_emb_dim=256, lr_d=1e-4,
          lr_g=1.6e-4, lazy_reg=10, **_SAVE),
+    base=DEFAULTS,
 )
 
 CELEBA_256 = Preset(
@@ -36,6 +41,7 @@ CELEBA_256 = Preset(
          num_channels_dae=64, ch_mult=(1, 1, 2, 2, 4, 4), num_timesteps=2, num_res_blocks=2, batch_size=4,
          num_epoch=800, ngf=64, embedding_type="positional", use_ema=True, r1_gamma=2.0, z_emb_dim=256,
          lr_d=1e-4, lr_g=2e-4, lazy_reg=10, **_SAVE),
+    base=DEFAULTS,
 )
 
 # stacked_digits: an epoch of 20 x 1,437 draws holds every one of the 1,000 modes (~29 times on average; the
@@ -52,6 +58,7 @@ STACKED_DIGITS = Preset(
          n_mlp=2, nz=32, z_emb_dim=64, t_emb_dim=64, ngf=16, num_timesteps=4, batch_size=64, num_epoch=11,
          lr_g=1.6e-4, lr_d=1.25e-4, r1_gamma=0.02, lazy_reg=15, use_ema=True, ema_decay=0.999, save_content=True,
          save_content_every=1, save_ckpt_every=1, log_interval=50),
+    base=DEFAULTS,
 )
 
 # toy25: the chain does its generating in the noisiest step and denoises in the others when the modes are
@@ -72,6 +79,7 @@ TOY25 = Preset(
     dict(dataset=DatasetName.TOY25, exp="ddgan_toy25", num_timesteps=4, nz=2, t_emb_dim=64, toy_hidden=256,
          toy_layers=3, data_scale=0.25, batch_size=256, num_epoch=50, lr_g=2e-4, lr_d=5e-4, r1_gamma=0.001,
          use_ema=True, ema_decay=0.999, save_content_every=10, save_ckpt_every=10, log_interval=100),
+    base=DEFAULTS,
 )
 
 PRESETS = {p.name: p for p in (CIFAR10, LSUN, CELEBA_256, STACKED_DIGITS, TOY25)}

@@ -141,24 +141,19 @@ def _read_legacy(path: Path, data: Mapping[str, Any], family: str, defaults: Any
     return RunFile(path, family, config, legacy=True)
 
 def check_resume(recorded: RunFile, config: Any, defining: Sequence[str], exempt: Sequence[str] = (),
-                 fix: str = "give the run's values (or another --outdir for a new run)") -> None:
+                 new_run: str = "choose another --outdir for a new run") -> None:
     """UsageError listing each field of the `defining` sections (those that fix what the checkpoints hold: model,
-    diffusion, data) where the run's recorded configuration and the resuming one differ, but those in `exempt`.
-    Execution and loop fields may change on resume."""
+    diffusion, data) where the run's recorded configuration and the resuming one differ (recorded vs new), but
+    those in `exempt`, and the fix. Execution and loop fields may change on resume."""
     names = tuple(name for name, (section, _) in flat_fields(type(config)).items()
                   if section in defining and name not in exempt)
     changed = differences(recorded.config, config, names)
     if changed:
-        listed = "; ".join(f"--{name}: {_shown(old)} in the run, {_shown(new)} now" for name, old, new in changed)
-        raise UsageError(f"--resume: this command trains another model than the run in {recorded.path.parent} "
-                         f"({listed}): {fix}")
-
-
-def _shown(value: Any) -> str:
-    plain = to_plain(value)
-    if isinstance(plain, list):  # as the flag is typed: --ch_mult 1 2 2
-        return " ".join(map(str, plain)) or "none"
-    return repr(plain)
+        listed = "; ".join(f"--{name}: recorded {to_plain(old)!r}, this command {to_plain(new)!r}"
+                           for name, old, new in changed)
+        raise UsageError(f"the run at {recorded.path.parent} was trained with other settings than this command "
+                         f"({listed}): these define the model, diffusion or data, so a resume must keep them: resume "
+                         f"with the recorded values (as in {recorded.path}), or {new_run}")
 
 
 __all__ = ["FAMILIES", "LegacyLayout", "RUN_FORMAT", "RunFile", "check_resume", "legacy_values", "read_run",

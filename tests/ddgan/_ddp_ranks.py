@@ -15,23 +15,18 @@ from ddx.cli import train_ddgan  # noqa: E402
 from ddx.data.factory import build_dataset  # noqa: E402
 from ddx.train import EpochBatches, init_distributed, rank_seed, seed_everything, shutdown, wrap_ddp  # noqa: E402
 from ddx.train.ddgan import DDGANTrainer  # noqa: E402
-from ddx.train.ddgan_setup import (  # noqa: E402
-    build_discriminator,
-    build_generator,
-    data_config,
-    diffusion_config,
-)
+from ddx.train.ddgan_setup import build_discriminator, build_generator, data_config  # noqa: E402
 
 
 def main(argv):
     outdir, steps, flags = Path(argv[0]), int(argv[1]), argv[2:]
-    args = train_ddgan.parse_args(flags + ["--outdir", str(outdir)])
+    config = train_ddgan.parse_args(flags + ["--outdir", str(outdir)])
     ctx = init_distributed("cpu")
-    seed_everything(rank_seed(args.seed, ctx))
-    netG = wrap_ddp(build_generator(args), ctx)
-    netD = wrap_ddp(build_discriminator(args), ctx)
-    trainer = DDGANTrainer(netG, netD, diffusion_config(args), train_ddgan.train_config(args), ctx)
-    batches = EpochBatches(build_dataset(data_config(args)), args.batch_size, seed=args.seed, ctx=ctx)
+    seed_everything(rank_seed(config.loop.seed, ctx))
+    netG = wrap_ddp(build_generator(config), ctx)
+    netD = wrap_ddp(build_discriminator(config), ctx)
+    trainer = DDGANTrainer(netG, netD, config.diffusion, config.train, ctx, execution=config.execution)
+    batches = EpochBatches(build_dataset(data_config(config)), config.loop.batch_size, seed=config.loop.seed, ctx=ctx)
     step = 0
     for batch in batches.epoch(0):
         if step == steps:

@@ -2,6 +2,7 @@
 runs (2-D and images) whose outputs sample.py writes in the documented formats."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from ddx.diffusion.ddgan import DDGANDiffusionConfig
 from ddx.nn.fused import set_fused
 from ddx.sample.ddgan import generate
 from ddx.train.ddgan_setup import build_generator, data_config
+from ddx.utils.config_io import flat_values
 
 TINY_TOY = ["--preset", "toy25", "--toy_hidden", "16", "--toy_layers", "1", "--t_emb_dim", "4", "--batch_size", "8",
             "--log_interval", "2", "--no-fused"]
@@ -56,24 +58,29 @@ def test_bad_flags_exit_with_a_clear_message(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def flags(argv):
+    """The resolved run configuration's fields by their flat (flag) names."""
+    return SimpleNamespace(**flat_values(train_ddgan.parse_args(argv)))
+
+
 def test_preset_defaults_under_explicit_flags():
-    args = train_ddgan.parse_args(["--preset", "toy25", "--lr_g", "1e-3", "--nz", "5"])
+    args = flags(["--preset", "toy25", "--lr_g", "1e-3", "--nz", "5"])
     assert (args.lr_g, args.nz, args.dataset, args.use_ema) == (1e-3, 5, DatasetName.TOY25, True)
-    cifar = train_ddgan.parse_args(["--preset", "cifar10", "--data_root", "."])
+    cifar = flags(["--preset", "cifar10", "--data_root", "."])
     assert (cifar.ch_mult, cifar.n_mlp, cifar.lazy_reg, cifar.r1_gamma, cifar.lr_d, cifar.lr_g, cifar.num_epoch,
             cifar.batch_size, cifar.ema_decay) == ((1, 2, 2, 2), 4, 15, 0.02, 1.25e-4, 1.6e-4, 1800, 64, 0.9999)
-    celeba = train_ddgan.parse_args(["--preset", "celeba_256", "--data_root", "."])
+    celeba = flags(["--preset", "celeba_256", "--data_root", "."])
     assert (celeba.num_timesteps, celeba.image_size, celeba.ema_decay, celeba.r1_gamma) == (2, 256, 0.9999, 2.0)
-    official = train_ddgan.parse_args(["--dataset", "stackmnist", "--ch_mult", "1", "2", "2"])
+    official = flags(["--dataset", "stackmnist", "--ch_mult", "1", "2", "2"])
     assert (official.dataset, official.seed, official.lazy_reg, official.centered) == (
         DatasetName.STACKED_DIGITS, 1024, None, True)
-    assert train_ddgan.parse_args(["--preset", "toy25", "--centered"]).centered is False  # official store_false
+    assert flags(["--preset", "toy25", "--centered"]).centered is False  # official store_false
 
 
 def test_stacked_preset_epoch_holds_every_mode():
     args = train_ddgan.parse_args(["--preset", "stacked_digits"])
     dataset = build_dataset(data_config(args))
-    assert len(dataset) == args.data_length == 20 * 1437
+    assert len(dataset) == args.data.data_length == 20 * 1437
     assert dataset.modes.unique().numel() == NUM_STACKED_MODES
     default = build_dataset(data_config(train_ddgan.parse_args(["--preset", "stacked_digits", "--data_length", "2874"])))
     assert default.modes.unique().numel() < NUM_STACKED_MODES  # why the preset draws 10x the default
@@ -82,9 +89,12 @@ def test_stacked_preset_epoch_holds_every_mode():
 def test_toy_train_then_sample_end_to_end(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert train_ddgan.main(TINY_TOY + ["--max_steps", "4", "--outdir", str(run_dir)]) == 0
-    config = json.loads((run_dir / "config.json").read_text())
-    assert config["args"]["toy_hidden"] == 16 and config["generator"]["hidden"] == 16
-    assert config["train"]["use_ema"] is True and config["discriminator"] == "TOY"
+    record = json.loads((run_dir / "config.json").read_text())
+    assert (record["format"], record["family"], record["command"][:2]) == ("ddx-run/2", "ddgan", ["--preset", "toy25"])
+    config = record["config"]
+    assert config["toy"]["toy_hidden"] == 16 and config["data"]["dataset"] == "toy25"  # enums by value
+    assert config["train"]["use_ema"] is True and record["discriminator_kind"] == "toy"
+    assert config["execution"]["threads"] == 1  # the 2-D MLPs on the CPU: one thread, recorded
     assert [m["step"] for m in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())] == [2, 4]
     out = tmp_path / "samples"
     assert sample_ddgan.main(["--run_dir", str(run_dir), "--num_samples", "30", "--batch_size", "7",
@@ -101,11 +111,11 @@ def test_resume_from_an_official_content_file(tmp_path):
     first = tmp_path / "first"
     train_ddgan.main(TINY_TOY + ["--max_steps", "3", "--outdir", str(first)])
     payload = torch.load(first / "checkpoints" / "ckpt_000000003.pt", weights_only=True)
-    args = train_ddgan.parse_args(TINY_TOY)
+    command = train_ddgan.parse_command(TINY_TOY)
     second = tmp_path / "second"
     second.mkdir()
-    save_official_content(second / "content.pth", payload["trainer"], build_generator(args), 0,
-                          train_ddgan.official_namespace(args))
+    save_official_content(second / "content.pth", payload["trainer"], build_generator(command.config), 0,
+                          train_ddgan.official_namespace(command))
     assert train_ddgan.main(TINY_TOY + ["--max_steps", "5", "--outdir", str(second), "--resume"]) == 0
     steps = [m["step"] for m in map(json.loads, (second / "metrics.jsonl").read_text().splitlines())]
     assert steps == [4]

@@ -33,7 +33,7 @@ def test_two_ranks_keep_identical_weights_on_different_draws(tmp_path):
         for key in rank0[net]:
             torch.testing.assert_close(rank0[net][key], rank1[net][key], rtol=0, atol=0, msg=f"{net}.{key}")
 
-    seed_everything(train_ddgan.parse_args(TINY_IMAGES).seed)  # rank 0's seed: DDP broadcasts its weights
+    seed_everything(train_ddgan.parse_args(TINY_IMAGES).loop.seed)  # rank 0's seed: DDP broadcasts its weights
     initial = build_generator(train_ddgan.parse_args(TINY_IMAGES)).state_dict()
     moved = [k for k in initial if not torch.equal(initial[k], rank0["G"][k])]
     assert len(moved) > len(initial) // 2, "three steps should move most of G's tensors"

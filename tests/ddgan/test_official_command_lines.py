@@ -13,9 +13,9 @@ import torch
 from ddx.cli import sample_ddgan, train_ddgan
 from ddx.data.factory import DatasetName
 from ddx.models.discriminator import Discriminator_small
-from ddx.train.ddgan_setup import DiscriminatorKind, build_discriminator, build_generator
+from ddx.train.ddgan_setup import build_discriminator, build_generator
 from tests.cli_errors import expect_user_error, run_cli
-from tests.ddgan.test_cli import TINY_IMAGES, TINY_TOY
+from tests.ddgan.test_cli import TINY_IMAGES, TINY_TOY, flags
 
 # One epoch of 8 batches of 8 points: --num_epoch 0 runs epoch 0 only, as the official loop.
 SHORT_TOY = TINY_TOY + ["--data_length", "64", "--num_epoch", "0"]
@@ -57,8 +57,8 @@ def test_the_official_test_ddgan_command_line_finds_the_run_by_exp(tmp_path, mon
 
 
 def test_official_dataset_names_are_tried_for_the_run_folder():
-    args = sample_ddgan.build_parser().parse_args(["--dataset", "lsun", "--exp", "e"])
-    folders = [str(p) for p in sample_ddgan.official_run_dirs(args, ["--dataset", "lsun", "--exp", "e"])]
+    argv = ["--dataset", "lsun", "--exp", "e"]
+    folders = [str(p) for p in sample_ddgan.official_run_dirs(DatasetName.LMDB, "e", argv)]
     assert folders == ["saved_info/dd_gan/lsun/e", "saved_info/dd_gan/lmdb/e", "saved_info/dd_gan/celeba_256/e"]
 
 
@@ -66,7 +66,7 @@ def test_the_readme_sample_command_needs_no_data(tmp_path, capsys):
     checkpoint = tmp_path / "netG_1200.pth"
     checkpoint.write_bytes(b"")
     args = sample_ddgan.parse_args(["--preset", "cifar10", "--checkpoint", str(checkpoint), "--num_samples", "100"])
-    assert (args.num_samples, args.data_root, args.ch_mult) == (100, None, (1, 2, 2, 2))
+    assert (args.num_samples, args.config.data.data_root, args.config.generator.ch_mult) == (100, None, (1, 2, 2, 2))
     # Without --num_samples: one batch as test_ddgan.py; the preset's training --batch_size 64 is not the
     # sampler's batch (200 per forward pass).
     args = sample_ddgan.parse_args(["--preset", "cifar10", "--checkpoint", str(checkpoint)])
@@ -82,8 +82,8 @@ def test_the_readme_sample_command_needs_no_data(tmp_path, capsys):
 
 def test_preset_values_the_user_did_not_give_are_named_as_the_presets(tmp_path, capsys):
     # stacked_digits' --data_length belongs to stacked_digits: another dataset goes back to its own length.
-    args = train_ddgan.parse_args(["--preset", "stacked_digits", "--dataset", "image_folder", "--data_root",
-                                   str(tmp_path), "--discriminator", "small"])
+    args = flags(["--preset", "stacked_digits", "--dataset", "image_folder", "--data_root", str(tmp_path),
+                  "--discriminator", "small"])
     assert (args.dataset, args.data_length, args.image_size) == (DatasetName.IMAGE_FOLDER, None, 16)
     err = expect_user_error(capsys, "train", ["ddgan", "--preset", "stacked_digits", "--dataset", "image_folder"], 2,
                             "--dataset='image_folder', --data_root=None: dataset image_folder reads files",
@@ -96,14 +96,14 @@ def test_preset_values_the_user_did_not_give_are_named_as_the_presets(tmp_path, 
                                         "2"], 2, "--image_size=16 (from --preset stacked_digits), "
                                                  "--ch_mult=(1, 2, 2, 2, 2, 2): 6 levels")
     # toy25's data_scale is for the 2-D data: on images it is not an error unless given.
-    assert train_ddgan.parse_args(["--preset", "toy25", "--dataset", "digits", "--ch_mult", "1", "2"]).data_scale == 1
+    assert flags(["--preset", "toy25", "--dataset", "digits", "--ch_mult", "1", "2"]).data_scale == 1
 
 
 @pytest.mark.parametrize("words", [["none"], [""], []], ids=["none", "empty-string", "no-value"])
 def test_attn_resolutions_none_builds_no_attention_at_any_resolution(words):
     at_4 = train_ddgan.parse_args(TINY_IMAGES)
     without = train_ddgan.parse_args(TINY_IMAGES + ["--attn_resolutions", *words])
-    assert (at_4.attn_resolutions, without.attn_resolutions) == ((4,), ())
+    assert (at_4.generator.attn_resolutions, without.generator.attn_resolutions) == ((4,), ())
 
     def attention_blocks(args):
         return sum("Attn" in type(m).__name__ for m in build_generator(args).modules())
@@ -117,10 +117,10 @@ def test_discriminator_flag_overrides_the_official_choice(tmp_path, capsys):
     expect_user_error(capsys, "train", ["ddgan", *folder], 2,
                       "Discriminator_large halves the image 6 times: image_size must be divisible by 64 "
                       "(or --discriminator small, which needs a multiple of 8)")
-    args = train_ddgan.parse_args(folder + ["--discriminator", "small", "--ngf", "4"])
-    netD = build_discriminator(args)
+    command = train_ddgan.parse_command(folder + ["--discriminator", "small", "--ngf", "4"])
+    netD = build_discriminator(command.config)
     assert isinstance(netD, Discriminator_small)
-    assert train_ddgan.resolved_config(args)["discriminator"] is DiscriminatorKind.SMALL
+    assert train_ddgan.resolved_config(command)["discriminator_kind"] == "small"
     x = torch.zeros(4, 3, 16, 16)
     assert netD(x, torch.zeros(4, dtype=torch.long), x).shape == (4, 1)
     expect_user_error(capsys, "train", ["ddgan", *TINY_IMAGES, "--image_size", "16", "--discriminator", "large"], 2,
@@ -133,14 +133,14 @@ def test_discriminator_flag_overrides_the_official_choice(tmp_path, capsys):
 
 def test_num_process_per_node_stands_for_torchrun(monkeypatch, capsys, no_torchrun):
     argv = ["--preset", "toy25", "--num_process_per_node", "4", "--lr_g", "1e-3"]
-    args = train_ddgan.parse_args(argv)
-    assert train_ddgan.torchrun_command(args, argv) == [
+    launch = train_ddgan.parse_command(argv).launch
+    assert train_ddgan.torchrun_command(launch, argv) == [
         "torchrun", "--nproc_per_node", "4", "--standalone", "train.py", "ddgan", "--preset", "toy25", "--lr_g", "1e-3"]
     launch = argv + ["--local-rank=0"]  # as torch.distributed.launch passes it
-    command = train_ddgan.torchrun_command(train_ddgan.parse_args(launch), launch)
+    command = train_ddgan.torchrun_command(train_ddgan.parse_command(launch).launch, launch)
     assert command[4:] == ["train.py", "ddgan", "--preset", "toy25", "--lr_g", "1e-3"]
     nodes = argv + ["--num_proc_node=2", "--node_rank", "1", "--master_address", "10.0.0.1"]
-    assert train_ddgan.torchrun_command(train_ddgan.parse_args(nodes), nodes)[:11] == [
+    assert train_ddgan.torchrun_command(train_ddgan.parse_command(nodes).launch, nodes)[:11] == [
         "torchrun", "--nproc_per_node", "4", "--nnodes", "2", "--node_rank", "1", "--master_addr", "10.0.0.1",
         "--master_port", "6020"]
     launched = []

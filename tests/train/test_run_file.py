@@ -86,6 +86,7 @@ def test_resume_lists_each_defining_field_that_differs(tmp_path):
 
     recorded = RunFile(tmp_path / "config.json", "ddgan", Run(Net(4, (1, 2)), Loop(0)))
     check_resume(recorded, Run(Net(4, (1, 2)), Loop(7)), ["net"])  # loop fields may change
-    with pytest.raises(UsageError, match=r"--width: 4 in the run, 8 now; --mult: 1 2 in the run, 3 now"):
+    with pytest.raises(UsageError, match=r"--width: recorded 4, this command 8; --mult: recorded \[1, 2\], this "
+                                         r"command \[3\]\): these define the model"):
         check_resume(recorded, Run(Net(8, (3,)), Loop(0)), ["net"])
     check_resume(recorded, Run(Net(8, (1, 2))), ["net"], exempt=["width"])
