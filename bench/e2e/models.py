@@ -1,28 +1,26 @@
 """The networks and diffusions of the end-to-end workloads, from ddx's presets (random weights: timing only).
 
-DDGAN cifar10 / celeba_256 are the official README recipes (ddx.presets.ddgan; the flags a recipe leaves
-out keep train_ddgan.py's defaults, which NCSNppConfig's defaults are); IDDPM cifar10 is the official
+DDGAN cifar10 / celeba_256 are the official README recipes (ddx.presets.ddgan), laid over train_ddgan.py's
+defaults as train.py ddgan lays them (ddx.train.ddgan_config.DDGANRunConfig) and built by the trainer's own
+builders (ddx.train.ddgan_setup: the same generator and discriminator choice); IDDPM cifar10 is the official
 L_hybrid recipe (ddx.presets.iddpm) with image_train.py's model and diffusion defaults. `tiny` gives
 scaled-down stand-ins of the same architectures for a CPU run.
 """
 
 import dataclasses
 
-from torch import nn
-
 from ddx.diffusion import DiffusionConfig
-from ddx.diffusion.ddgan import DDGANDiffusionConfig
-from ddx.models.discriminator import Discriminator_large, Discriminator_small
-from ddx.models.ncsnpp import NCSNpp, NCSNppConfig
 from ddx.models.unet import UNetConfig, build_unet
 from ddx.presets.ddgan import PRESETS as DDGAN_PRESETS
 from ddx.presets.iddpm import preset_defaults as iddpm_preset_defaults
-from ddx.train.ddgan import DDGANTrainConfig
+from ddx.train import ddgan_setup as ddgan_builders
+from ddx.train.ddgan_config import DEFAULTS as DDGAN_DEFAULTS
+from ddx.train.ddgan_config import DDGANRunConfig, DiscriminatorKind
+from ddx.utils.config_io import replace_flat
 
-# train_ddgan.py's default --t_emb_dim, which the recipes keep (the discriminator's time embedding).
-DDGAN_T_EMB_DIM = 256
+# The 8-px stand-ins take Discriminator_small (a multiple of 8), whatever the recipe's dataset picks.
 TINY_NCSNPP = dict(image_size=8, num_channels_dae=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,),
-                   nz=8, z_emb_dim=16, n_mlp=1)
+                   nz=8, z_emb_dim=16, n_mlp=1, ngf=8, batch_size=2, discriminator=DiscriminatorKind.SMALL)
 # 32 channels: the UNet's GroupNorm32 has 32 groups.
 TINY_UNET = dict(image_size=8, num_channels=32, num_res_blocks=1, channel_mult=(1, 2), attention_resolutions=(4,),
                  num_heads=2)
@@ -30,43 +28,43 @@ TINY_UNET = dict(image_size=8, num_channels=32, num_res_blocks=1, channel_mult=(
 
 @dataclasses.dataclass(frozen=True)
 class DDGANSetup:
-    generator: NCSNppConfig
-    diffusion: DDGANDiffusionConfig
-    train: DDGANTrainConfig
-    ngf: int
-    batch_size: int
+    """A DDGAN workload: its run configuration, and the networks train.py ddgan would build from it."""
+
+    config: DDGANRunConfig
+
+    @property
+    def generator(self):
+        return self.config.generator
+
+    @property
+    def diffusion(self):
+        return self.config.diffusion
+
+    @property
+    def train(self):
+        return self.config.train
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.loop.batch_size
 
     @property
     def sample_shape(self):
-        return (self.generator.num_channels, self.generator.image_size, self.generator.image_size)
+        return ddgan_builders.sample_shape(self.config)
 
     def build_generator(self, device):
-        return NCSNpp(self.generator).to(device)
+        return ddgan_builders.build_generator(self.config).to(device)
 
     def build_discriminator(self, device):
-        # train_ddgan.py: Discriminator_small for its 32-px datasets, Discriminator_large otherwise.
-        cls = Discriminator_small if self.generator.image_size <= 32 else Discriminator_large
-        return cls(nc=2 * self.generator.num_channels, ngf=self.ngf, t_emb_dim=DDGAN_T_EMB_DIM, act=nn.LeakyReLU(0.2)).to(device)
-
-
-def _fields_of(cls, values):
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in values.items() if k in names}
+        return ddgan_builders.build_discriminator(self.config).to(device)
 
 
 def ddgan_setup(preset, tiny=False):
     """The DDGAN recipe `preset` ("cifar10", "celeba_256"), or its tiny stand-in."""
     values = dict(DDGAN_PRESETS[preset].defaults)
     if tiny:
-        values.update(TINY_NCSNPP, ngf=8, batch_size=2)
-    diffusion = DDGANDiffusionConfig(num_timesteps=values["num_timesteps"])
-    return DDGANSetup(
-        generator=NCSNppConfig(**_fields_of(NCSNppConfig, values)),
-        diffusion=diffusion,
-        train=DDGANTrainConfig(**_fields_of(DDGANTrainConfig, values)),
-        ngf=values["ngf"],
-        batch_size=values["batch_size"],
-    )
+        values.update(TINY_NCSNPP)
+    return DDGANSetup(replace_flat(DDGAN_DEFAULTS, values, f"bench workload {preset}{' (tiny)' if tiny else ''}"))
 
 
 @dataclasses.dataclass(frozen=True)
