@@ -37,6 +37,7 @@ from ddx.train.distributed import DistContext, unwrap
 from ddx.train.ema import EMA, EMAStart
 from ddx.train.execution_support import trainer_execution
 from ddx.train.loop import Trainer
+from ddx.utils.checks import check_positive_int
 
 ETA_MIN = 1e-5
 
@@ -72,9 +73,7 @@ class DDGANTrainConfig:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if not self.r1_gamma >= 0.0:
             raise ValueError(f"r1_gamma must be >= 0, got {self.r1_gamma!r}")
-        if self.lazy_reg is not None and (isinstance(self.lazy_reg, bool) or not isinstance(self.lazy_reg, int)
-                                          or self.lazy_reg < 1):
-            raise ValueError(f"lazy_reg must be a positive int or None, got {self.lazy_reg!r}")
+        check_positive_int(self.lazy_reg, "lazy_reg", optional=True)
 
     def r1_at(self, step: int) -> bool:
         """Whether the R1 penalty is applied at `step` (steps done before this one, as official global_step)."""
