@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ddx.ops import FusedOp
+from ddx.profiling import nvtx_range
 
 EPS_SMALL = 1e-3
 FIRST_BETA = 1e-8
@@ -164,13 +165,16 @@ def sample_posterior(coeff, x_0, x_t, t, noise=None):
 def sample_from_model(coeff, generator, n_time, x_init, nz, latents=None, noises=None):
     """The T-step reverse chain: at each index i = T-1..0 draw z ~ N(0, I) (N, nz), predict x_0 = G(x, i, z),
     then sample the posterior. Random draws in the official order (latent, then posterior noise);
-    `latents` (T, N, nz) and `noises` (T, *x.shape), in step order, replay given draws instead."""
+    `latents` (T, N, nz) and `noises` (T, *x.shape), in step order, replay given draws instead.
+    NVTX (ddx.profiling): sample/step_<i> around each step, sample/posterior around its posterior sample."""
     x = x_init
     with torch.no_grad():
         for step, i in enumerate(reversed(range(n_time))):
-            t = torch.full((x.size(0),), i, dtype=torch.int64, device=x.device)
-            latent_z = torch.randn(x.size(0), nz, device=x.device) if latents is None else latents[step]
-            x_0 = generator(x, t, latent_z)
-            noise = None if noises is None else noises[step]
-            x = sample_posterior(coeff, x_0, x, t, noise=noise).detach()
+            with nvtx_range(f"sample/step_{i}"):
+                t = torch.full((x.size(0),), i, dtype=torch.int64, device=x.device)
+                latent_z = torch.randn(x.size(0), nz, device=x.device) if latents is None else latents[step]
+                x_0 = generator(x, t, latent_z)
+                noise = None if noises is None else noises[step]
+                with nvtx_range("sample/posterior"):
+                    x = sample_posterior(coeff, x_0, x, t, noise=noise).detach()
     return x

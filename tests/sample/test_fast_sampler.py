@@ -103,8 +103,9 @@ def test_nvtx_ranges_in_documented_order(toy_generator):
             sampler(2, seed=0)
     finally:
         profiling.enable(False)
-    # The chain's loop is sample_from_model's; the sampler ranges the network call it hands in.
-    assert [name for name in names if name == "sample/generator"] == ["sample/generator"] * 3
+    # The chain's loop and its step / posterior ranges are sample_from_model's; the sampler ranges the network
+    # call it hands in.
+    assert names == [name for i in (2, 1, 0) for name in (f"sample/step_{i}", "sample/generator", "sample/posterior")]
 
 
 def test_eager_sampler_follows_the_coefficients_routing(toy_generator):
