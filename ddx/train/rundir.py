@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ddx.checkpoints.run_config_file import CONFIG_FILE, read_run_config  # noqa: F401 (re-exported)
+from ddx.checkpoints.run_config_file import CONFIG_FILE
 from ddx.utils.atomic import DiskFullError, atomic_write, atomic_write_text, remove_stale_temporaries
 from ddx.utils.errors import UsageError
 from ddx.utils.images import images_to_uint8_grid
