@@ -77,7 +77,7 @@ def unit_interval_open(text: str) -> float:
     return value
 
 
-_OFF = "(official) give to switch off"
+_OFF = "(official)"  # a store_false flag: its help says that giving it switches the feature off
 SPECS: Mapping[str, FlagSpec] = {
     "dataset": FlagSpec("digits, stacked_digits, toy25, rings, image_folder, cifar10, lmdb (official names "
                         "stackmnist, lsun, celeba_256 also accepted)", type=dataset_name),

@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch_size", type=positive_int, default=200, help="samples per forward pass")
     parser.add_argument("--seed", type=non_negative_int, default=1024)
     parser.add_argument("--mode", dest="sampler", type=enum_choice(SamplerMode), default=argparse.SUPPRESS,
+                        metavar="MODE",
                         help="eager, compiled or graphs: how the sampler runs the generator (default: eager)")
     parser.add_argument("--outdir", type=Path, default=None,
                         help="output folder (default <run_dir>/generated_samples, else generated_samples/<dataset>)")
@@ -131,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "--data_root; ignored without --fid")
     fid.add_argument("--classifier", type=Path, default=None,
                      help="ddx digit classifier for stacked-digits mode coverage (default: ddx's cache)")
-    add_flags(parser, skip=section_fields("train", "loop"))
+    add_flags(parser, skip=section_fields("train", "loop") | {"discriminator", "ngf"})  # D is training's
     return parser
 
 
