@@ -7,6 +7,7 @@ import torch
 from ddx import profiling
 from ddx.sample.iddpm import generate_samples
 from tests.iddpm._tiny import tiny_diffusion, tiny_unet
+from tests.nvtx_recording import record_ranges
 
 
 @pytest.mark.parametrize("use_ddim", [False, True], ids=["ancestral", "ddim"])
@@ -29,7 +30,7 @@ def test_class_labels_and_step_ranges():
                                             class_cond=True, num_classes=10)), False).eval()
     profiling.enable(True)
     try:
-        with profiling.record_ranges() as names:
+        with record_ranges() as names:
             images, labels = generate_samples(tiny_diffusion(steps=3), model, 1, 1, 8, num_classes=10)
     finally:
         profiling.enable(False)

@@ -21,6 +21,7 @@ from ddx.models.ncsnpp import NCSNpp, NCSNppConfig
 from ddx.models.toy import ToyConfig, ToyGenerator
 from ddx.ops import set_fused
 from ddx.sample.fast import FastDDGANSampler, FastIDDPMSampler, IDDPMLoop, Precision, SamplerMode
+from tests.nvtx_recording import record_ranges
 from tests.tolerances import assert_close
 
 TOY_NZ = 2
@@ -99,7 +100,7 @@ def test_nvtx_ranges_in_documented_order(toy_generator):
     sampler = FastDDGANSampler(toy_generator, _coeff(3), TOY_NZ, 3)
     profiling.enable(True)
     try:
-        with profiling.record_ranges() as names:
+        with record_ranges() as names:
             sampler(2, seed=0)
     finally:
         profiling.enable(False)
@@ -130,7 +131,7 @@ def test_from_execution_takes_mode_precision_and_memory_format(toy_generator, id
 
 
 def test_no_ranges_when_profiling_is_off(toy_generator):
-    with profiling.record_ranges() as names:
+    with record_ranges() as names:
         FastDDGANSampler(toy_generator, _coeff(2), TOY_NZ, 2)(2, seed=0)
     assert names == []
 
