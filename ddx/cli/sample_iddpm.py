@@ -12,7 +12,8 @@ prints and writes nll.json (total_bpd, prior_bpd, vb, mse, xstart_mse) and <term
 or model, --ema_rate picks an EMA), or an official .pt state_dict (the released CIFAR-10 / ImageNet-64
 models: pass their flags, or --preset cifar10 / imagenet64). A ddx run's config.json gives the model and
 diffusion (and, for nll, the data) with no flag repeated; flags given override it (sampling's
---timestep_respacing is chosen here, not inherited).
+--timestep_respacing is chosen here, not inherited). --mode eager|compiled|graphs: how the sampler runs the
+network (ddx.sample.fast_iddpm; graphs needs CUDA).
 """
 
 from __future__ import annotations
@@ -43,10 +44,10 @@ from ddx.cli.iddpm_flags import (
 )
 from ddx.cli.validators import non_negative_float, positive_int
 from ddx.data import Split, build_dataset
-from ddx.execution import ExecutionOptions
+from ddx.execution import ExecutionOptions, SamplerMode
 from ddx.models.unet import build_unet
 from ddx.models.unet_config import UNetConfig
-from ddx.nn.fused import set_fused
+from ddx.ops import set_fused
 from ddx.sample.iddpm import evaluate_bpd, generate_samples, save_grid, save_npz
 from ddx.train.distributed import resolve_device
 from ddx.train.iddpm import AutocastModel
@@ -54,6 +55,7 @@ from ddx.train.iddpm_config import FAMILY, IDDPM_DEFAULTS, IDDPM_LEGACY, IddpmDa
 from ddx.train.iddpm_run import logger_dir
 from ddx.train.iddpm_weights import Weights, load_unet_weights
 from ddx.train.run_file import read_run, run_config_path
+from ddx.utils.errors import UsageError
 
 NLL = "nll"
 
@@ -256,13 +258,12 @@ def _model(config, loaded, device):
     if mismatch is not None:
         raise CheckpointError(mismatch)
     model.load_state_dict(loaded.state_dict)
-    model = model.to(device).eval()
-    dtype = execution.precision.autocast_dtype
-    return model if dtype is None else AutocastModel(model, device.type, dtype)
+    return model.to(device).eval()
 
 
 def _nll(config, diffusion, model, outdir: Path, device, generator, source: str) -> int:
-    flags = config.nll
+    flags, dtype = config.nll, config.execution.precision.autocast_dtype
+    model = model if dtype is None else AutocastModel(model, device.type, dtype)  # the diffusion math stays fp32
     dataset = build_dataset(config.data.config(config.model.image_size, split=flags.split))
     loader = torch.utils.data.DataLoader(dataset, batch_size=flags.batch_size, shuffle=False)
     result = evaluate_bpd(diffusion, model, loader, flags.num_samples, flags.clip_denoised, device,
@@ -275,13 +276,22 @@ def _nll(config, diffusion, model, outdir: Path, device, generator, source: str)
     return 0
 
 
+def _execution_on(execution: ExecutionOptions, device: torch.device) -> ExecutionOptions:
+    """execution on the resolved device; --mode graphs needs CUDA (a UsageError naming the other modes)."""
+    if execution.sampler is SamplerMode.GRAPHS and device.type != "cuda":
+        raise UsageError(f"--mode graphs needs a CUDA device (CUDA graphs record GPU kernels), not {device}: use "
+                         f"--mode eager or --mode compiled")
+    return dataclasses.replace(execution, device=str(device))
+
+
 def main(argv: list[str] | None = None) -> int:
     config, loaded, folder, nll = parse_args(sys.argv[1:] if argv is None else list(argv))
-    flags, execution = config.sample, config.execution
-    if execution.threads is not None:
-        torch.set_num_threads(execution.threads)
-    profiling.enable(execution.nvtx)
-    device = resolve_device(execution.device)
+    flags = config.sample
+    if config.execution.threads is not None:
+        torch.set_num_threads(config.execution.threads)
+    profiling.enable(config.execution.nvtx)
+    device = resolve_device(config.execution.device)
+    execution = _execution_on(config.execution, device)
     torch.manual_seed(flags.seed)
     generator = torch.Generator(device).manual_seed(flags.seed)
     model = _model(config, loaded, device)
@@ -291,12 +301,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {loaded.source}; {diffusion.num_timesteps} sampling steps", file=sys.stderr)
     if nll:
         return _nll(config, diffusion, model, outdir, device, generator, loaded.source)
-    # TODO(sample helper): pass execution (its sampler mode, --mode) once generate_samples takes it.
+    # The sampler runs the chain in execution's mode and precision; CUDA graphs draw from the global generator.
     images, labels = generate_samples(
         diffusion, model, flags.num_samples, flags.batch_size, config.model.image_size,
         clip_denoised=flags.clip_denoised, use_ddim=flags.use_ddim, eta=flags.eta,
         num_classes=config.model.num_classes if config.model.class_cond else None,
-        device=device, generator=generator, progress=True)
+        generator=None if execution.sampler is SamplerMode.GRAPHS else generator, progress=True,
+        execution=execution)
     npz = save_npz(outdir, images, labels)
     png = save_grid(npz.with_suffix(".png"), images, flags.grid_size)
     print(f"saved {npz} and {png}")

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from ddx.cli import sample_iddpm, train_iddpm
@@ -170,3 +171,18 @@ def test_sample_flags_are_validated(argv, message, tiny_run, capsys):
 def test_sample_from_an_official_file_needs_matching_flags(tiny_run, capsys):
     with pytest.raises(CheckpointError, match="do not fit the model.*the file was built with --num_channels 32"):
         sample_iddpm.main(["--model_path", str(tiny_run / "model000003.pt"), "--outdir", "/tmp/x"])
+
+
+def test_sample_mode_runs_the_fast_sampler(tiny_run, tmp_path, capsys):
+    base = ["iddpm", "--model_path", str(tiny_run), "--num_samples", "2", "--batch_size", "2",
+            "--timestep_respacing", "3", "--no-fused", "--seed", "4"]
+    for out, mode in (("default", []), ("eager", ["--mode", "eager"])):
+        assert dispatch("sample", base + mode + ["--outdir", str(tmp_path / out)]) == 0
+    a, b = (np.load(tmp_path / out / "samples_2x8x8x3.npz")["arr_0"] for out in ("default", "eager"))
+    assert np.array_equal(a, b)  # EAGER is the default: the same draws
+    with pytest.raises(SystemExit):
+        sample_iddpm.parse_args(base[1:] + ["--mode", "fast"])
+    assert "argument --sampler/--mode: invalid SamplerMode 'fast'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert dispatch("sample", base + ["--mode", "graphs", "--outdir", str(tmp_path / "g")]) == 2
+        assert "--mode graphs needs a CUDA device" in capsys.readouterr().err
