@@ -9,10 +9,11 @@ start the same torchrun command (printed first); --discriminator small|large ove
 of discriminator (small for cifar10 / stackmnist / ddx's digits sets, large for the others).
 
 The run directory (--outdir, default saved_info/dd_gan/<dataset>/<exp> as the official exp_path) holds
-config.json (the resolved configuration), metrics.jsonl, samples/, checkpoints/ (ddx, exact resume) and the
-official files content.pth / netG_<epoch>.pth. The official loop runs epochs 0..num_epoch (num_epoch + 1
-epochs); so does this one. --resume continues from the run's latest ddx checkpoint, or else from an official
-content.pth in the run directory.
+config.json (the resolved DDGANRunConfig, in ddx.train.run_file's layout), metrics.jsonl, samples/,
+checkpoints/ (ddx, exact resume) and the official files content.pth / netG_<epoch>.pth. The official loop
+runs epochs 0..num_epoch (num_epoch + 1 epochs); so does this one. --resume continues from the run's latest
+ddx checkpoint, or else from an official content.pth in the run directory; a run whose config.json records
+other model, diffusion or data values than the command is refused, naming each field.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 import torch
 
 from ddx import profiling
-from ddx.checkpoints.ddgan_official import CONTENT_FILE, load_official_content, trainer_state_from_content
+from ddx.checkpoints.ddgan_official import CONTENT_FILE, load_official_content
 from ddx.checkpoints.io import CHECKPOINT_FORMAT
 from ddx.cli.ddgan_flags import (
     add_flags,
@@ -61,6 +62,7 @@ from ddx.train import (
 )
 from ddx.train.ddgan import DDGANTrainer
 from ddx.train.ddgan_config import DEFINING_SECTIONS, DDGANRunConfig, read_ddgan_run
+from ddx.train.ddgan_official_state import trainer_state_from_content
 from ddx.train.ddgan_outputs import EpochOutputs
 from ddx.train.ddgan_setup import (
     build_discriminator,
