@@ -15,7 +15,8 @@ from ddx.cli import sample_ddgan, train_ddgan
 from ddx.data import NUM_STACKED_MODES
 from ddx.data.factory import DatasetName, build_dataset
 from ddx.diffusion.ddgan import DDGANDiffusionConfig
-from ddx.nn.fused import set_fused
+from ddx.execution import ExecutionOptions
+from ddx.ops import set_fused
 from ddx.sample.ddgan import generate
 from ddx.train.ddgan_setup import build_generator, data_config
 from ddx.utils.config_io import flat_values
@@ -149,7 +150,8 @@ def test_sample_from_an_official_generator_file(tmp_path):
     flags = TINY_IMAGES[:ngf] + TINY_IMAGES[ngf + 2:]  # sampling needs no discriminator flags
     assert sample_ddgan.main(flags + ["--checkpoint", str(tmp_path / "netG_7.pth"), "--num_samples", "3",
                                       "--seed", "9", "--outdir", str(out)]) == 0
-    expected = generate(generator, DDGANDiffusionConfig(num_timesteps=2), 4, 3, 200, (3, 8, 8), seed=9, fused=False)
+    expected = generate(generator, DDGANDiffusionConfig(num_timesteps=2), 4, 3, 200, (3, 8, 8), 9,
+                        ExecutionOptions(fused=False))
     pixels = np.load(out / "samples.npz")["arr_0"]
     assert np.array_equal(pixels, ((expected.clamp(-1, 1) + 1) / 2 * 255 + 0.5).clamp(0, 255).to(torch.uint8)
                           .permute(0, 2, 3, 1).numpy())
