@@ -3,19 +3,20 @@
 DDGAN cifar10 / celeba_256 are the official README recipes (ddx.presets.ddgan), laid over train_ddgan.py's
 defaults as train.py ddgan lays them (ddx.train.ddgan_config.DDGANRunConfig) and built by the trainer's own
 builders (ddx.train.ddgan_setup: the same generator and discriminator choice); IDDPM cifar10 is the official
-L_hybrid recipe (ddx.presets.iddpm) with image_train.py's model and diffusion defaults. `tiny` gives
+L_hybrid recipe (ddx.presets.iddpm) laid over image_train.py's defaults (ddx.train.iddpm_config.IddpmRunConfig)
+and built as train.py iddpm builds it. `tiny` gives
 scaled-down stand-ins of the same architectures for a CPU run.
 """
 
 import dataclasses
 
-from ddx.diffusion import DiffusionConfig
-from ddx.models.unet import UNetConfig, build_unet
+from ddx.models.unet import build_unet
 from ddx.presets.ddgan import PRESETS as DDGAN_PRESETS
-from ddx.presets.iddpm import preset_defaults as iddpm_preset_defaults
+from ddx.presets.iddpm import PRESETS as IDDPM_PRESETS
 from ddx.train import ddgan_setup as ddgan_builders
 from ddx.train.ddgan_config import DEFAULTS as DDGAN_DEFAULTS
 from ddx.train.ddgan_config import DDGANRunConfig, DiscriminatorKind
+from ddx.train.iddpm_config import IDDPM_DEFAULTS, IddpmRunConfig
 from ddx.utils.config_io import replace_flat
 
 # The 8-px stand-ins take Discriminator_small (a multiple of 8), whatever the recipe's dataset picks.
@@ -69,10 +70,28 @@ def ddgan_setup(preset, tiny=False):
 
 @dataclasses.dataclass(frozen=True)
 class IDDPMSetup:
-    unet: UNetConfig
-    diffusion: DiffusionConfig
-    batch_size: int
-    lr: float
+    """An IDDPM workload: its run configuration, and the networks train.py iddpm would build from it."""
+
+    config: IddpmRunConfig
+
+    @property
+    def unet(self):
+        return self.config.model
+
+    @property
+    def diffusion(self):
+        return self.config.diffusion_config()
+
+    @property
+    def batch_size(self) -> int:
+        return self.config.train.batch_size
+
+    @property
+    def lr(self) -> float:
+        return self.config.train.lr
+
+    def train_config(self):
+        return self.config.train_config()
 
     @property
     def sample_shape(self):
@@ -86,15 +105,10 @@ class IDDPMSetup:
 
 
 def iddpm_setup(tiny=False):
-    """IDDPM's CIFAR-10 recipe (cosine, 4,000 steps, learned sigmas, hybrid loss), or its tiny stand-in."""
-    values = iddpm_preset_defaults("cifar10")
-    unet = dict(image_size=values["image_size"], num_channels=values["num_channels"],
-                num_res_blocks=values["num_res_blocks"], learn_sigma=values["learn_sigma"], dropout=values["dropout"])
-    steps, batch = values["diffusion_steps"], values["batch_size"]
+    """IDDPM's CIFAR-10 recipe (cosine, 4,000 steps, learned sigmas, hybrid loss) laid over image_train.py's
+    defaults as train.py iddpm lays it (IddpmRunConfig: rescale_timesteps and rescale_learned_sigmas on), or its
+    tiny stand-in."""
+    values = dict(IDDPM_PRESETS["cifar10"].defaults)
     if tiny:
-        unet.update(TINY_UNET)
-        steps, batch = 100, 2
-    # image_train.py's defaults for what the recipe does not set: rescale_timesteps and rescale_learned_sigmas on.
-    diffusion = DiffusionConfig(steps=steps, learn_sigma=values["learn_sigma"], noise_schedule=values["noise_schedule"],
-                                rescale_timesteps=True, rescale_learned_sigmas=True)
-    return IDDPMSetup(unet=UNetConfig(**unet), diffusion=diffusion, batch_size=batch, lr=values["lr"])
+        values.update(TINY_UNET, diffusion_steps=100, batch_size=2)
+    return IDDPMSetup(replace_flat(IDDPM_DEFAULTS, values, f"bench workload iddpm cifar10{' (tiny)' if tiny else ''}"))
