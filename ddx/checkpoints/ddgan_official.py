@@ -113,13 +113,3 @@ def official_generator_weights(content: Mapping[str, Any], parameter_names: list
 def save_official_generator(path: str | os.PathLike, generator_state: Mapping[str, torch.Tensor]) -> Path:
     """Write netG_<epoch>.pth: the given (EMA) weights under DDP 'module.' keys."""
     return atomic_save(add_module_prefix(generator_state), path)
-
-
-def __getattr__(name: str) -> Any:
-    # TEMPORARY (issue #12): the trainer-state converters moved to ddx.train.ddgan_official_state; this upward
-    # arrow keeps ddx/cli/train_ddgan.py importing them from here until it imports them from there. Remove it then.
-    if name in ("trainer_state_from_content", "save_official_content"):
-        from ddx.train import ddgan_official_state
-
-        return getattr(ddgan_official_state, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
