@@ -151,11 +151,17 @@ def official_namespace(command: TrainCommand) -> argparse.Namespace:
                               preset=command.preset)
 
 
-def resolved_config(command: TrainCommand, argv: Sequence[str] = (), world_size: int = 1) -> dict[str, Any]:
-    """What config.json holds (ddx.train.run_file's layout): the run configuration, the command line, and the
-    choices derived from it (the discriminator train_ddgan.py's rule picked)."""
+def resolved_config(command: TrainCommand, argv: Sequence[str] = (), world_size: int = 1,
+                    generator: torch.nn.Module | None = None,
+                    discriminator: torch.nn.Module | None = None) -> dict[str, Any]:
+    """What config.json holds (ddx.train.run_file's layout): the run configuration, the command line, and what
+    follows from it (the discriminator train_ddgan.py's rule picked, the networks' parameter counts)."""
+    extras: dict[str, Any] = {}
+    if generator is not None and discriminator is not None:
+        extras["num_parameters"] = {name: sum(p.numel() for p in net.parameters())
+                                    for name, net in (("generator", generator), ("discriminator", discriminator))}
     return run_record("ddgan", command.config, argv, preset=command.preset, world_size=world_size,
-                      discriminator_kind=discriminator_kind(command.config))
+                      discriminator_kind=discriminator_kind(command.config), **extras)
 
 
 def convert_official_content(path: Path, trainer: DDGANTrainer, manager: CheckpointManager,
@@ -269,9 +275,10 @@ def main(argv: Sequence[str]) -> int:
         torch.set_num_threads(config.execution.threads)
     seed_everything(rank_seed(config.loop.seed, ctx))
     run_dir = RunDir(config.run_dir, is_main=ctx.is_main)
-    run_dir.write_config(resolved_config(command, argv, ctx.world_size))
-    netG = wrap_ddp(build_generator(config).to(ctx.device), ctx)
-    netD = wrap_ddp(build_discriminator(config).to(ctx.device), ctx)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    run_dir.write_config(resolved_config(command, argv, ctx.world_size, generator, discriminator))
+    netG = wrap_ddp(generator.to(ctx.device), ctx)
+    netD = wrap_ddp(discriminator.to(ctx.device), ctx)
     loop = config.loop
     outputs = EpochOutputs(run_dir, official_namespace(command), loop.save_content, loop.save_content_every,
                            loop.save_ckpt_every, config.data.data_scale, mixture_means(config))

@@ -96,6 +96,8 @@ def test_toy_train_then_sample_end_to_end(tmp_path, capsys):
     assert config["toy"]["toy_hidden"] == 16 and config["data"]["dataset"] == "toy25"  # enums by value
     assert config["train"]["use_ema"] is True and record["discriminator_kind"] == "toy"
     assert config["execution"]["threads"] == 1  # the 2-D MLPs on the CPU: one thread, recorded
+    assert record["num_parameters"]["generator"] == sum(p.numel() for p in build_generator(
+        train_ddgan.parse_args(TINY_TOY)).parameters())
     assert [m["step"] for m in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())] == [2, 4]
     out = tmp_path / "samples"
     assert sample_ddgan.main(["--run_dir", str(run_dir), "--num_samples", "30", "--batch_size", "7",
