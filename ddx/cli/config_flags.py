@@ -135,10 +135,10 @@ class _NargsTuple(argparse.Action):
             raise argparse.ArgumentError(self, str(err)) from None
 
 
-def _help(spec: FlagSpec, default: Any) -> str:
+def _help(spec: FlagSpec, default: Any, joiner: str = " ") -> str:
     shown = to_plain(default)
     if isinstance(shown, list):
-        shown = " ".join(map(str, shown)) or "none"
+        shown = joiner.join(map(str, shown)) or "none"
     return f"{spec.help + ' ' if spec.help else ''}(default: {shown})"
 
 
@@ -163,6 +163,7 @@ def add_field_flag(group, name: str, hint: Any, default: Any, forms: FlagForms) 
         args = typing.get_args(kind)
         item = _scalar(args[0] if args else int)
         if (spec.list_form or forms.lists) is ListForm.COMMA:
+            common["help"] = _help(spec, default, ",")  # shown as it is typed: 16,8
             group.add_argument(*names, type=spec.type or _comma_list(item), **common)
         else:
             action = type("NargsTuple", (_NargsTuple,), {"type_item": staticmethod(spec.type or item)})
