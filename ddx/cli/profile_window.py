@@ -15,19 +15,5 @@ PROFILE_HELP = ("start the CUDA profiler (cudaProfilerStart) at step START and s
 PROFILE_WINDOW_SPEC = FlagSpec(PROFILE_HELP, type=non_negative_int, list_form=ListForm.NARGS, nargs=2,
                                metavar=("START", "COUNT"))
 
-__all__ = ["PROFILE_HELP", "PROFILE_WINDOW_SPEC", "add_profile_window", "profile_window_kwargs"]
+__all__ = ["PROFILE_HELP", "PROFILE_WINDOW_SPEC"]
 
-
-# TRANSITIONAL: the committed train.py ddgan parser (before its run configuration lands) adds the flag by hand.
-# Remove both once no caller is left (grep add_profile_window profile_window_kwargs).
-def add_profile_window(parser):
-    parser.add_argument("--profile_window", type=non_negative_int, nargs=2, metavar=("START", "COUNT"),
-                        default=None, help=PROFILE_HELP)
-
-
-def profile_window_kwargs(args):
-    """LoopConfig keyword arguments for the parsed --profile_window (none when the flag is absent)."""
-    if args.profile_window is None:
-        return {}
-    start, count = args.profile_window
-    return dict(profile_start=start, profile_steps=count)
