@@ -13,7 +13,8 @@ import torch
 from bench.e2e.common import PRECISIONS, RunSettings, Variant, measure, progress_line, release_memory, run_row
 from bench.e2e.models import ddgan_setup
 from ddx.diffusion.ddgan import PosteriorCoefficients
-from ddx.nn.fused import set_fused
+from ddx.execution import ExecutionOptions
+from ddx.ops import prepare_model
 from ddx.sample.fast import FastDDGANSampler, SamplerMode
 
 # (workload, preset, batch sizes); the tiny run keeps one small batch per workload.
@@ -28,10 +29,12 @@ CHECKED_WORKLOAD = "ddgan_cifar10_latency"
 
 
 def _sampler(setup, generator, variant, precision, device):
-    set_fused(generator, variant.fused)
-    coeff = PosteriorCoefficients(setup.diffusion, device)
-    return FastDDGANSampler(generator, coeff, setup.generator.nz, setup.diffusion.num_timesteps,
-                            mode=variant.sampler_mode, dtype=precision, fused=variant.fused)
+    # The variant's fused switch routes the generator (prepare_model) and the posterior (its coefficient object).
+    execution = ExecutionOptions(fused=variant.fused, sampler=variant.sampler_mode, precision=precision)
+    prepare_model(generator, execution)
+    coeff = PosteriorCoefficients(setup.diffusion, device, fused=variant.fused)
+    return FastDDGANSampler.from_execution(generator, coeff, setup.generator.nz, setup.diffusion.num_timesteps,
+                                           execution)
 
 
 def _measure(setup, generator, variant, precision, batch, device):

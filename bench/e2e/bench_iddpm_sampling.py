@@ -7,7 +7,7 @@ compiled+graphs one step is a CUDA graph replayed 50 times (see fast_iddpm's doc
 
 from bench.e2e.common import PRECISIONS, RunSettings, Variant, measure, progress_line, release_memory, run_row
 from bench.e2e.models import iddpm_setup
-from ddx.nn.fused import set_fused
+from ddx.ops import set_fused
 from ddx.sample.fast_iddpm import FastIDDPMSampler, IDDPMLoop
 
 STEPS = 50

@@ -8,22 +8,20 @@ Workloads:
 Variants: compiled = the generator / UNet compiled in place (nn.Module.compile, fullgraph); compiled+graphs
 = the same with mode="reduce-overhead" (Inductor's CUDA graphs). DDGAN's discriminator stays eager in
 every variant: R1 differentiates it twice, which a compiled (AOTAutograd) graph cannot do.
-bf16: IDDPM through its trainer's AmpMode.BF16; DDGAN's trainer has no AMP option, so its iteration runs
+bf16: IDDPM through its trainer's execution precision (ExecutionOptions.precision); DDGAN's trainer has no AMP option, so its iteration runs
 under torch.autocast(bf16) as a whole (the optimizer steps are unaffected by autocast).
 """
 
 import contextlib
-import dataclasses
 
 import torch
 
 from bench.e2e.common import PRECISIONS, RunSettings, Variant, measure, progress_line, run_row
 from bench.e2e.models import ddgan_setup, iddpm_setup
-from ddx.nn.fused import set_fused
-from ddx.sample.fast_common import Precision
+from ddx.execution import ExecutionOptions, Precision
 from ddx.train.ddgan import DDGANTrainer
 from ddx.train.distributed import DistContext
-from ddx.train.iddpm import AmpMode, IddpmTrainConfig, IddpmTrainer
+from ddx.train.iddpm import IddpmTrainConfig, IddpmTrainer
 
 
 def _compile_in_place(module, variant):
@@ -40,8 +38,9 @@ def _ddgan_step(variant, precision, device, tiny, with_r1):
     setup = ddgan_setup("cifar10", tiny=tiny)
     generator, discriminator = setup.build_generator(device), setup.build_discriminator(device)
     _compile_in_place(generator, variant)
-    config = dataclasses.replace(setup.train, fused=variant.fused)
-    trainer = DDGANTrainer(generator, discriminator, setup.diffusion, config, ctx=DistContext(device=device))
+    config = setup.train
+    trainer = DDGANTrainer(generator, discriminator, setup.diffusion, config, ctx=DistContext(device=device),
+                           execution=ExecutionOptions(fused=variant.fused))
     step = 0 if with_r1 else 1
     if config.r1_at(step) != with_r1:
         raise RuntimeError(f"lazy_reg={config.lazy_reg}: step {step} does not {'' if with_r1 else 'skip '}R1")
@@ -60,11 +59,11 @@ def _ddgan_step(variant, precision, device, tiny, with_r1):
 def _iddpm_step(variant, precision, device, tiny):
     setup = iddpm_setup(tiny=tiny)
     model = setup.build_model(device)
-    set_fused(model, variant.fused)
     _compile_in_place(model, variant)
-    amp = AmpMode.BF16 if precision is Precision.BF16 else AmpMode.NONE
-    config = IddpmTrainConfig(lr=setup.lr, batch_size=setup.batch_size, amp=amp)
-    trainer = IddpmTrainer(model, setup.build_diffusion(fused=variant.fused), config, ctx=DistContext(device=device))
+    execution = ExecutionOptions(fused=variant.fused, precision=Precision.BF16 if precision is Precision.BF16
+                                 else Precision.FP32)
+    config = IddpmTrainConfig(lr=setup.lr, batch_size=setup.batch_size)
+    trainer = IddpmTrainer(model, setup.build_diffusion(), config, ctx=DistContext(device=device), execution=execution)
     images = _images(setup.batch_size, setup.sample_shape, device)
     batch = (images, torch.zeros(setup.batch_size, dtype=torch.int64))
     result = measure(lambda: trainer.train_step(batch, 1))

@@ -1,7 +1,7 @@
 """What the end-to-end suites share: the variants, the run settings, and one timed measurement per row.
 
 Every workload runs as four variants in fp32 and bf16:
-    eager            the eager PyTorch reference ops (ddx.nn.set_fused(model, False)), op by op
+    eager            the eager PyTorch reference ops (ddx.ops.set_fused(model, False)), op by op
     eager+kernels    the same with the Triton kernels
     compiled         torch.compile of the network (the kernels are custom ops inside its graph)
     compiled+graphs  compiled, then replayed as CUDA graphs
@@ -17,7 +17,7 @@ import time
 import torch
 
 from bench.harness import synchronize, time_ms
-from ddx.sample.fast_common import Precision, SamplerMode
+from ddx.execution import Precision, SamplerMode
 
 NEEDS_GPU = "needs a CUDA GPU"
 TRITON_NEEDS_GPU = "needs a CUDA GPU (on the CPU the fused path is the eager reference, unless TRITON_INTERPRET=1)"
