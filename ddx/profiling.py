@@ -17,7 +17,7 @@ import contextlib
 import torch
 
 DOMAIN = "ddx"
-_state = {"enabled": False, "recorder": None}
+_state = {"enabled": False}
 
 
 def enable(on=True):
@@ -29,20 +29,6 @@ def enabled():
     return _state["enabled"]
 
 
-# Transitional: test-only, superseded by tests/nvtx_recording.record_ranges (which needs no hook here). It and
-# the "recorder" hook in nvtx_range go when tests/sample/test_fast_sampler.py, tests/ddgan/test_trainer.py,
-# tests/iddpm/test_sample.py and tests/iddpm/test_trainer.py import that one.
-@contextlib.contextmanager
-def record_ranges():
-    """Collect the names of the ranges opened inside the block (for tests), in the order they open."""
-    names = []
-    previous, _state["recorder"] = _state["recorder"], names
-    try:
-        yield names
-    finally:
-        _state["recorder"] = previous
-
-
 @contextlib.contextmanager
 def nvtx_range(name):
     """An NVTX range named `name` in the ddx domain when enabled; a no-op otherwise."""
@@ -51,8 +37,6 @@ def nvtx_range(name):
         return
     import nvtx
 
-    if _state["recorder"] is not None:
-        _state["recorder"].append(name)
     with nvtx.annotate(name, domain=DOMAIN):
         yield
 
@@ -78,7 +62,3 @@ class SteadyStateWindow:
             torch.cuda.synchronize()
             torch.cuda.profiler.stop()
             self.active = False
-
-
-# Transitional lowercase name for ddx/train/loop.py; goes when it imports SteadyStateWindow.
-steady_state = SteadyStateWindow

@@ -13,11 +13,8 @@ IddpmTrainConfig.amp (an AmpMode: none, bf16, fp16). config.json files written t
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from typing import Any
-
-import torch
 
 from ddx.execution import CompileMode, ExecutionOptions, MemoryFormat, Precision, parse_precision
 
@@ -61,18 +58,3 @@ def split_legacy_train_fields(train: Mapping[str, Any]) -> tuple[dict[str, Any],
             execution[LEGACY_EXECUTION_FIELDS[name]] = value
     return kept, execution
 
-
-class AmpMode(enum.Enum):
-    """TRANSITIONAL (issue #12): the --amp flag's old type; ddx.execution.Precision replaces it.
-
-    Kept, with IddpmTrainConfig's ``amp`` keyword, only until ddx/cli/train_iddpm.py, ddx/cli/sample_iddpm.py,
-    ddx/train/iddpm_run.py and bench/e2e/bench_training_step.py pass ExecutionOptions; remove it then.
-    """
-
-    NONE = "none"
-    BF16 = "bf16"
-    FP16 = "fp16"
-
-    @property
-    def dtype(self) -> torch.dtype | None:
-        return {AmpMode.BF16: torch.bfloat16, AmpMode.FP16: torch.float16}.get(self)

@@ -39,12 +39,12 @@ from ddx.checkpoints.iddpm_official import (
 )
 from ddx.checkpoints.io import load_checkpoint
 from ddx.diffusion import LossAwareSampler, ScheduleSamplerName, create_named_schedule_sampler
-from ddx.execution import ExecutionOptions, Precision, parse_precision
+from ddx.execution import ExecutionOptions, Precision
 from ddx.ops import set_fused
 from ddx.profiling import nvtx_range
 from ddx.train.distributed import DistContext, wrap_ddp
 from ddx.train.ema import EMA, EMAStart
-from ddx.train.execution_support import AmpMode, trainer_execution  # noqa: F401 (AmpMode: transitional re-export)
+from ddx.train.execution_support import trainer_execution
 from ddx.train.iddpm_logging import QuartileLossLog
 from ddx.train.iddpm_weights import ema_key
 from ddx.train.loop import Trainer
@@ -70,14 +70,8 @@ class IddpmTrainConfig:
     ema_rates: tuple[float, ...] = (0.9999,)
     schedule_sampler: ScheduleSamplerName = ScheduleSamplerName.UNIFORM
     fp16_scale_growth: float = 1e-3
-    # TRANSITIONAL (issue #12): callers not yet passing ExecutionOptions give amp= here (an AmpMode, a Precision
-    # or their values); it is no field (config.json does not store it) and sets the precision of a trainer
-    # given no execution. Remove with AmpMode (ddx.train.execution_support).
-    amp: dataclasses.InitVar[Any] = None
 
-    def __post_init__(self, amp: Any = None):
-        object.__setattr__(self, "legacy_precision", None if amp is None else parse_precision(
-            amp.value if isinstance(amp, AmpMode) else amp, "amp"))
+    def __post_init__(self):
         object.__setattr__(self, "schedule_sampler",
                            parse_enum(ScheduleSamplerName, self.schedule_sampler, "schedule_sampler"))
         object.__setattr__(self, "ema_rates", tuple(float(r) for r in self.ema_rates))
@@ -154,8 +148,6 @@ class IddpmTrainer(Trainer):
             raise TypeError(f"config must be an IddpmTrainConfig, got {type(config).__name__}")
         self.ctx = ctx if ctx is not None else DistContext()
         routed = execution is not None
-        if execution is None and config.legacy_precision is not None:
-            execution = ExecutionOptions(precision=config.legacy_precision)
         self.execution = trainer_execution(execution, "IDDPM", tuple(Precision))
         if routed:
             set_fused(model, self.execution.fused)

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 
-from ddx.profiling import nvtx_range, steady_state
+from ddx.profiling import SteadyStateWindow, nvtx_range
 from ddx.checkpoints.io import (
     CHECKPOINT_FORMAT,
     CheckpointError,
@@ -321,7 +321,7 @@ def run(trainer: Trainer, batches: BatchSource, run_dir: RunDir, config: LoopCon
         progress.write(f"resumed from {path} at step {state.step} (epoch {state.epoch}, "
                        f"batch {state.batch_index})")
     # The CUDA profiler runs only over the steady-state window (nsys --capture-range=cudaProfilerApi).
-    profile_window = steady_state(-1 if config.profile_start is None else config.profile_start, config.profile_steps)
+    profile_window = SteadyStateWindow(-1 if config.profile_start is None else config.profile_start, config.profile_steps)
     try:
         while True:
             if state.batch_index == batches_per_epoch:

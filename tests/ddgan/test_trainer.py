@@ -12,6 +12,7 @@ from ddx.execution import ExecutionOptions
 from ddx.ops import set_fused
 from ddx.train.ddgan import DDGANTrainConfig, DDGANTrainer, r1_penalty
 from ddx.train.ema import EMAStart
+from tests.nvtx_recording import record_ranges
 from tests.tolerances import assert_close
 from ddgan_helpers import DIFFUSION, TOY, OfficialEMA, official_step, toy_models
 
@@ -128,7 +129,7 @@ def test_nvtx_ranges_name_the_training_phases():
     trainer = _trainer(lazy_reg=2)
     profiling.enable(True)
     try:
-        with profiling.record_ranges() as names:
+        with record_ranges() as names:
             trainer.train_step((REAL, None), 0)
             trainer.train_step((REAL, None), 1)
     finally:

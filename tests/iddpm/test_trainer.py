@@ -1,15 +1,15 @@
 """IddpmTrainer: microbatch equivalence, EMA rates, lr annealing, mixed precision, quartile log."""
 
-import dataclasses
 import math
 
 import pytest
 import torch
 
 from ddx.execution import ExecutionOptions, Precision
-from ddx.train.iddpm import AmpMode, IddpmTrainConfig, IddpmTrainer
+from ddx.train.iddpm import IddpmTrainConfig, IddpmTrainer
 from ddx.train.iddpm_logging import QuartileLossLog
 from tests.iddpm._tiny import digits_batch, seed_all, tiny_diffusion, tiny_trainer, tiny_unet
+from tests.nvtx_recording import record_ranges
 
 
 def _grads(trainer, batch):
@@ -89,14 +89,6 @@ def test_execution_routes_the_model_and_the_diffusion():
     assert diffusion.fused is False, "without execution the routing stays as the caller set it"
 
 
-@pytest.mark.parametrize("amp, precision", [(AmpMode.NONE, Precision.FP32), ("none", Precision.FP32),
-                                            (AmpMode.FP16, Precision.FP16), ("bf16", Precision.BF16)])
-def test_the_transitional_amp_keyword_sets_the_precision(amp, precision):
-    trainer = IddpmTrainer(tiny_unet(), tiny_diffusion(), IddpmTrainConfig(amp=amp))
-    assert trainer.execution.precision is precision and trainer.scaler.is_enabled() == (precision is Precision.FP16)
-    assert "amp" not in {f.name for f in dataclasses.fields(IddpmTrainConfig)}
-
-
 def test_execution_options_the_trainer_lacks_are_refused():
     with pytest.raises(ValueError, match="does not compile"):
         IddpmTrainer(tiny_unet(), tiny_diffusion(), IddpmTrainConfig(), execution=ExecutionOptions(compile="default"))
@@ -121,9 +113,8 @@ def test_quartile_log_means_per_quartile_and_skips_empty_quartiles():
     (dict(ema_rates=(0.9, 0.9)), "distinct"),
     (dict(ema_rates=(1.0,)), "ema_rates"),
     (dict(lr=0.0), "lr"),
-    (dict(amp="fp8"), "amp"),
     (dict(schedule_sampler="nope"), "schedule_sampler"),
-], ids=["microbatch0", "ema-dup", "ema-1", "lr0", "amp", "sampler"])
+], ids=["microbatch0", "ema-dup", "ema-1", "lr0", "sampler"])
 def test_train_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         IddpmTrainConfig(**kwargs)
@@ -136,7 +127,7 @@ def test_nvtx_ranges_name_the_training_phases(tmp_path):
     trainer.export_dir = tmp_path
     profiling.enable(True)
     try:
-        with profiling.record_ranges() as names:
+        with record_ranges() as names:
             seed_all(0)
             trainer.train_step(digits_batch(6), 0)
             trainer.on_save(1)
