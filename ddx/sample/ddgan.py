@@ -9,7 +9,6 @@ written as a scatter plot and an npz of float32 points (N, 2).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -36,8 +35,8 @@ METRICS_FILE = "metrics.json"
 
 
 def generate(generator: nn.Module, diffusion: DDGANDiffusionConfig, nz: int, num_samples: int, batch_size: int,
-             shape: tuple[int, ...], seed: int | None = None, execution: ExecutionOptions | None = None,
-             *legacy, device: torch.device | str | None = None, fused: bool | None = None) -> torch.Tensor:
+             shape: tuple[int, ...], seed: int | None = None, execution: ExecutionOptions | None = None
+             ) -> torch.Tensor:
     """num_samples samples (N, *shape), float32 on the CPU, drawn batch by batch after torch.manual_seed(seed).
 
     Runs on the generator's device. execution: its sampler mode, precision and memory format run the chain
@@ -46,19 +45,15 @@ def generate(generator: nn.Module, diffusion: DDGANDiffusionConfig, nz: int, num
     generator used as routed. The draws: torch.manual_seed(seed) once, then per batch x_T and the chain's
     draws, so EAGER gives the images of the official loop. execution.nvtx and .threads are the process's
     (the CLI applies them).
-    TRANSITIONAL: the old call generate(..., shape, device, seed, fused) and the device= / fused= keywords
-    still work (device must be the generator's; fused routes the posterior) until ddx/cli switches.
     """
-    seed, execution, device, fused = _legacy_arguments(seed, execution, legacy, device, fused)
+    if execution is not None and not isinstance(execution, ExecutionOptions):
+        raise TypeError(f"execution must be a ddx.execution.ExecutionOptions, got {type(execution).__name__}")
     check_positive_int(num_samples, "num_samples")
     check_positive_int(batch_size, "batch_size")
     routed_here = execution is not None
     execution = ExecutionOptions() if execution is None else execution
-    if fused is not None:
-        execution = dataclasses.replace(execution, fused=bool(fused))
     on = model_device(generator)
-    for wanted in (device, execution.device):
-        check_on_model_device(wanted, on, "the generator")
+    check_on_model_device(execution.device, on, "the generator")
     if routed_here:
         prepare_model(generator, execution)
     coeff = PosteriorCoefficients(diffusion, on, fused=execution.fused)
@@ -73,20 +68,6 @@ def generate(generator: nn.Module, diffusion: DDGANDiffusionConfig, nz: int, num
     finally:
         generator.train(was_training)
     return torch.cat(out)
-
-
-def _legacy_arguments(seed, execution, legacy, device, fused):
-    """TRANSITIONAL: (seed, execution, device, fused) from the old positional layout (…, device, seed, fused)."""
-    if isinstance(seed, (str, torch.device)):
-        if len(legacy) > 1 or device is not None:
-            raise TypeError("generate() got the device twice (old positional layout and device=)")
-        device, seed, execution = seed, execution, None
-        fused = legacy[0] if legacy else fused
-    elif legacy:
-        raise TypeError(f"generate() takes 8 positional arguments but {8 + len(legacy)} were given")
-    if isinstance(execution, bool):
-        raise TypeError("execution must be a ddx.execution.ExecutionOptions, got a bool (fused= is a keyword)")
-    return seed, execution, device, fused
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:

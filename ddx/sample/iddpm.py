@@ -32,8 +32,7 @@ from ddx.utils.images import images_to_uint8_grid, uint8_nhwc_truncated
 def generate_samples(diffusion, model, num_samples: int, batch_size: int, image_size: int, *, channels: int = 3,
                      clip_denoised: bool = True, use_ddim: bool = False, eta: float = 0.0,
                      num_classes: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
-                     execution: ExecutionOptions | None = None, device: torch.device | str | None = None
-                     ) -> tuple[np.ndarray, np.ndarray | None]:
+                     execution: ExecutionOptions | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """num_samples images (uint8 (N, H, W, C)) and, with num_classes, their labels int64 (N,).
 
     Batches of batch_size on the model's device; the last batch is cut to num_samples as the official script
@@ -41,12 +40,10 @@ def generate_samples(diffusion, model, num_samples: int, batch_size: int, image_
     seed with torch.manual_seed). eta: DDIM's (ignored by the ancestral chain, as image_sample.py does).
     execution: its sampler mode, precision and memory format run the chain, and its fused switch routes the
     model and the diffusion (ddx.ops); None: EAGER fp32 with both used as routed. NVTX: sample/step_<i>.
-    TRANSITIONAL: device= is accepted (it must be the model's) until ddx/cli stops passing it.
     """
     for name, value in (("num_samples", num_samples), ("batch_size", batch_size), ("image_size", image_size)):
         check_positive_int(value, name)
     on = model_device(model)
-    check_on_model_device(device, on)
     if execution is not None:
         check_on_model_device(execution.device, on)
         prepare_model(model, execution)

@@ -122,5 +122,7 @@ def test_graphs_on_the_cpu_names_the_mode_flag():
 
 
 def test_the_device_is_the_models():
+    from ddx.execution import ExecutionOptions
+
     with pytest.raises(ValueError, match=r"runs on the device of the model \(cpu\), not meta"):
-        generate_samples(tiny_diffusion(steps=2), tiny_unet(), 1, 1, 8, device="meta")
+        generate_samples(tiny_diffusion(steps=2), tiny_unet(), 1, 1, 8, execution=ExecutionOptions(device="meta"))

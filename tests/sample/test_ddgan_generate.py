@@ -52,20 +52,12 @@ def test_graphs_on_the_cpu_names_the_mode_flag(toy_generator):
         generate(toy_generator, DIFFUSION, NZ, 2, 2, (2,), seed=0, execution=ExecutionOptions(sampler="graphs"))
 
 
-def test_transitional_device_and_fused_arguments(toy_generator):
-    # The old positional layout (..., shape, device, seed, fused), as ddx/cli/sample_ddgan.py still calls it.
-    old = generate(toy_generator, DIFFUSION, NZ, 3, 2, (2,), "cpu", 5, False)
-    new = generate(toy_generator, DIFFUSION, NZ, 3, 2, (2,), 5, ExecutionOptions(fused=False))
-    assert torch.equal(old, new)
-    assert torch.equal(generate(toy_generator, DIFFUSION, NZ, 3, 2, (2,), seed=5, fused=False), new)
-
-
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(device="meta"), ValueError, r"runs on the device of the generator \(cpu\), not meta"),
+    (dict(execution=True), TypeError, "execution must be a ddx.execution.ExecutionOptions, got bool"),
     (dict(execution=ExecutionOptions(device="cuda")), ValueError, "move the generator there first \\(.to\\('cuda'\\)\\)"),
     (dict(num_samples=0), ValueError, "num_samples must be a positive int"),
     (dict(batch_size=1.5), TypeError, "batch_size must be a positive int"),
-], ids=["device", "execution-device", "count", "batch"])
+], ids=["execution-type", "execution-device", "count", "batch"])
 def test_bad_arguments_are_named(toy_generator, kwargs, error, match):
     arguments = dict(num_samples=2, batch_size=2, seed=0)
     arguments.update(kwargs)
