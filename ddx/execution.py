@@ -6,8 +6,8 @@ compile mode, sampler mode, NVTX, CPU threads). None of them is a hyperparameter
 Models, diffusion objects, trainers and samplers receive this object (or are routed by it, ddx.ops) one way;
 no module carries its own copy of a switch.
 
-This module sits below models, diffusion and nn (it imports only torch and ddx.utils), so all of them may
-import it.
+This module sits below models, diffusion and nn (it imports only torch, ddx.utils and ddx.profiling), so all
+of them may import it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ddx import profiling
 from ddx.utils.checks import check_positive_int, parse_enum
 
 
@@ -126,8 +127,17 @@ class ExecutionOptions:
         return cls(**dict(values))
 
 
+def apply_process_options(execution: ExecutionOptions) -> None:
+    """Set the options that belong to the whole process, once, at the start of a command: torch's CPU threads
+    (when given) and NVTX ranges. The others travel with the objects that use them."""
+    if execution.threads is not None:
+        torch.set_num_threads(execution.threads)
+    profiling.enable(execution.nvtx)
+
+
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
 
 
-__all__ = ["CompileMode", "ExecutionOptions", "MemoryFormat", "Precision", "SamplerMode", "parse_precision"]
+__all__ = ["CompileMode", "ExecutionOptions", "MemoryFormat", "Precision", "SamplerMode", "apply_process_options",
+           "parse_precision"]

@@ -31,7 +31,6 @@ from typing import Any
 
 import torch
 
-from ddx import profiling
 from ddx.checkpoints.ddgan_official import generator_file, load_official
 from ddx.checkpoints.identify import mismatch_message, ncsnpp_flags_of
 from ddx.checkpoints.io import CheckpointManager, warn_skipped
@@ -48,7 +47,7 @@ from ddx.cli.ddgan_flags import (
 )
 from ddx.cli.validators import FlagChecks, enum_choice, existing_dir, existing_file, non_negative_int, positive_int
 from ddx.data.factory import TOY, DataConfig, DatasetName, build_dataset
-from ddx.execution import SamplerMode
+from ddx.execution import SamplerMode, apply_process_options
 from ddx.sample.ddgan import generate, write_images, write_metrics, write_points
 from ddx.train.ddgan_config import DDGANRunConfig, read_ddgan_run
 from ddx.train.ddgan_setup import build_generator, data_config, mixture_means, sample_shape
@@ -318,7 +317,7 @@ def evaluate_images(images: torch.Tensor, command: SampleCommand) -> dict[str, A
 def main(argv: Sequence[str]) -> int:
     command = parse_args(argv)
     config = command.config
-    profiling.enable(config.execution.nvtx)
+    apply_process_options(config.execution)
     device = resolve_device(config.execution.device)
     generator = build_generator(config)
     source = load_generator_weights(command, generator)

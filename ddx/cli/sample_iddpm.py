@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddx import profiling
 from ddx.checkpoints.ddgan_official import load_official
 from ddx.checkpoints.identify import identify, mismatch_message, unet_flags_of, wrong_family_message
 from ddx.checkpoints.io import CheckpointError, CheckpointManager, warn_skipped
@@ -44,7 +43,7 @@ from ddx.cli.iddpm_flags import (
 )
 from ddx.cli.validators import non_negative_float, positive_int
 from ddx.data import Split, build_dataset
-from ddx.execution import ExecutionOptions, SamplerMode
+from ddx.execution import ExecutionOptions, SamplerMode, apply_process_options
 from ddx.models.unet import build_unet
 from ddx.models.unet_config import UNetConfig
 from ddx.ops import set_fused
@@ -287,9 +286,7 @@ def _execution_on(execution: ExecutionOptions, device: torch.device) -> Executio
 def main(argv: list[str] | None = None) -> int:
     config, loaded, folder, nll = parse_args(sys.argv[1:] if argv is None else list(argv))
     flags = config.sample
-    if config.execution.threads is not None:
-        torch.set_num_threads(config.execution.threads)
-    profiling.enable(config.execution.nvtx)
+    apply_process_options(config.execution)
     device = resolve_device(config.execution.device)
     execution = _execution_on(config.execution, device)
     torch.manual_seed(flags.seed)

@@ -30,7 +30,6 @@ from typing import Any
 
 import torch
 
-from ddx import profiling
 from ddx.checkpoints.ddgan_official import CONTENT_FILE, load_official_content
 from ddx.checkpoints.io import CHECKPOINT_FORMAT
 from ddx.cli.ddgan_flags import (
@@ -45,6 +44,7 @@ from ddx.cli.ddgan_flags import (
 )
 from ddx.cli.config_flags import typed_values
 from ddx.cli.validators import non_negative_int, positive_int
+from ddx.execution import apply_process_options
 from ddx.train import (
     CheckpointError,
     CheckpointManager,
@@ -269,10 +269,8 @@ def main(argv: Sequence[str]) -> int:
     elif launch.num_proc_node * launch.num_process_per_node > 1:
         return launch_processes(launch, argv)
     check_resumed_run(command)
-    profiling.enable(config.execution.nvtx)
+    apply_process_options(config.execution)
     ctx = init_distributed(config.execution.device)
-    if config.execution.threads is not None:
-        torch.set_num_threads(config.execution.threads)
     seed_everything(rank_seed(config.loop.seed, ctx))
     run_dir = RunDir(config.run_dir, is_main=ctx.is_main)
     generator, discriminator = build_generator(config), build_discriminator(config)

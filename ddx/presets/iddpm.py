@@ -16,7 +16,6 @@ from types import MappingProxyType
 
 from ddx.presets import Preset
 from ddx.train.iddpm_config import IDDPM_DEFAULTS
-from ddx.utils.config_io import flat_values, replace_flat
 
 _CIFAR10 = {
     "image_size": 32, "num_channels": 128, "num_res_blocks": 3, "learn_sigma": True, "dropout": 0.3,
@@ -44,26 +43,12 @@ _DIGITS = {
 
 
 
-def _typed(name: str, values: Mapping[str, object]) -> dict[str, object]:
-    """The preset's values as the run configuration types them; ValueError naming the preset and the field."""
-    typed = flat_values(replace_flat(IDDPM_DEFAULTS, values, f"iddpm preset {name!r}"))
-    return {key: typed[key] for key in values}
-
-
 PRESETS: Mapping[str, Preset] = MappingProxyType({
     "cifar10": Preset("cifar10", "unconditional CIFAR-10, L_hybrid, cosine 4,000 steps (official README)",
-                      _typed("cifar10", _CIFAR10)),
+                      _CIFAR10, base=IDDPM_DEFAULTS),
     "imagenet64": Preset("imagenet64", "unconditional ImageNet-64, L_hybrid, cosine 4,000 steps (official README)",
-                         _typed("imagenet64", _IMAGENET64)),
+                         _IMAGENET64, base=IDDPM_DEFAULTS),
     "digits": Preset("digits", "16x16 digits on a CPU, L_hybrid, cosine 1,000 steps (DESIGN.md)",
-                     _typed("digits", _DIGITS)),
+                     _DIGITS, base=IDDPM_DEFAULTS),
 })
 
-
-def preset_defaults(name: str | None) -> dict[str, object]:
-    """The typed field values of preset ``name``; {} for None. ValueError naming the valid presets otherwise."""
-    if name is None:
-        return {}
-    if name not in PRESETS:
-        raise ValueError(f"unknown iddpm preset {name!r}; choose from: {', '.join(PRESETS)}")
-    return dict(PRESETS[name].defaults)

@@ -12,12 +12,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 
-from ddx import profiling
 from ddx.checkpoints.iddpm_official import parse_model_step
 from ddx.checkpoints.io import CheckpointManager
 from ddx.data import build_dataset
+from ddx.execution import apply_process_options
 from ddx.models.unet import build_unet
 from ddx.train import (
     EpochBatches,
@@ -40,9 +39,7 @@ from ddx.train.iddpm_config import (
     IddpmRunConfig,
 )
 from ddx.train.loop import LoopState
-from ddx.train.run_file import read_run, run_config_path, run_record
-from ddx.utils.config_io import differences, field_types, to_plain
-from ddx.utils.errors import UsageError
+from ddx.train.run_file import check_resume, read_run, run_config_path, run_record
 
 LOGDIR_ENV = "OPENAI_LOGDIR"  # the official logger's run folder, when set
 
@@ -89,21 +86,6 @@ def _resumed_run(config: IddpmRunConfig, resume: Resume | Path) -> Path | None:
     return folder if run_config_path(folder).is_file() and folder.is_dir() else None
 
 
-def check_resume_matches(config: IddpmRunConfig, folder: Path) -> None:
-    """UsageError listing every field that defines the model, diffusion or data where the run's config.json and
-    this command differ (recorded vs new) and the fix; execution and loop fields may change on a resume."""
-    recorded = read_run(folder, FAMILY, IDDPM_DEFAULTS, IDDPM_LEGACY).config
-    names = tuple(name for section in DEFINING_SECTIONS for name in field_types(type(getattr(config, section))))
-    changed = differences(recorded, config, names)
-    if not changed:
-        return
-    listed = "; ".join(f"--{name}: recorded {to_plain(old)!r}, this command {to_plain(new)!r}"
-                       for name, old, new in changed)
-    raise UsageError(f"the run at {folder} was trained with other settings than this command ({listed}): these "
-                     f"define the model, diffusion or data, so a resume must keep them: resume with the recorded "
-                     f"values (as in {run_config_path(folder)}), or choose another --outdir for a new run")
-
-
 def _outdir_chosen(config: IddpmRunConfig, ctx) -> IddpmRunConfig:
     """config with run.outdir set: the flag, else rank 0's default folder (printed), shared by every rank."""
     if config.run.outdir is not None:
@@ -118,16 +100,14 @@ def train_from_config(config: IddpmRunConfig, command: Sequence[str] = ()) -> Lo
 
     command: the argv that made the configuration, recorded in config.json."""
     execution = config.execution
-    if execution.threads is not None:
-        torch.set_num_threads(execution.threads)
-    profiling.enable(execution.nvtx)
+    apply_process_options(execution)
     ctx = init_distributed(execution.device)
     try:
         config = _outdir_chosen(config, ctx)
         resume, official = _resume_target(config)
         resumed = _resumed_run(config, resume)
         if resumed is not None:
-            check_resume_matches(config, resumed)
+            check_resume(read_run(resumed, FAMILY, IDDPM_DEFAULTS, IDDPM_LEGACY), config, DEFINING_SECTIONS)
         seed_everything(rank_seed(config.run.seed, ctx))
         model = build_unet(config.model).to(ctx.device)
         diffusion = config.diffusion_config().build(fused=execution.fused)
@@ -147,4 +127,4 @@ def train_from_config(config: IddpmRunConfig, command: Sequence[str] = ()) -> Lo
         shutdown(ctx)
 
 
-__all__ = ["LOGDIR_ENV", "UNTIL_KILLED", "check_resume_matches", "default_outdir", "logger_dir", "train_from_config"]
+__all__ = ["LOGDIR_ENV", "UNTIL_KILLED", "default_outdir", "logger_dir", "train_from_config"]

@@ -20,7 +20,6 @@ import torch
 
 from ddx.checkpoints.iddpm_official import load_official_state_dict
 from ddx.checkpoints.io import CheckpointError, CheckpointManager, load_checkpoint
-from ddx.checkpoints.run_config_file import CONFIG_FILE, read_run_config
 from ddx.train.ema import EMA
 from ddx.utils.checks import parse_enum
 
@@ -34,11 +33,10 @@ class Weights(enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class LoadedWeights:
-    """state_dict: the UNet's; run_flags: the resolved flags of the ddx run (None for an official file);
-    source: a description such as 'ckpt_000003000.pt, EMA 0.999'."""
+    """state_dict: the UNet's; source: a description such as 'ckpt_000003000.pt, EMA 0.999'. (The run's
+    configuration is ddx.train.run_file.read_run's to read.)"""
 
     state_dict: dict[str, torch.Tensor]
-    run_flags: dict[str, Any] | None
     source: str
 
 
@@ -81,13 +79,6 @@ def _run_checkpoint(path: Path) -> Path | None:
     return path if path.name.startswith("ckpt_") else None
 
 
-def _run_flags(checkpoint: Path) -> dict[str, Any] | None:
-    for config in (checkpoint.parent.parent / CONFIG_FILE, checkpoint.parent / CONFIG_FILE):
-        if config.is_file():
-            return read_run_config(config).get("flags")
-    return None
-
-
 def load_unet_weights(path: str | os.PathLike, weights: Weights = Weights.EMA, ema_rate: float | None = None
                       ) -> LoadedWeights:
     """The UNet weights at ``path``: a ddx run directory or ``ckpt_<step>.pt``, or an official state_dict file.
@@ -100,9 +91,9 @@ def load_unet_weights(path: str | os.PathLike, weights: Weights = Weights.EMA, e
         raise CheckpointError(f"model file or run directory not found: {path}")
     checkpoint = _run_checkpoint(path)
     if checkpoint is None:
-        return LoadedWeights(load_official_state_dict(path), None, f"{path.name} (state_dict)")
+        return LoadedWeights(load_official_state_dict(path), f"{path.name} (state_dict)")
     payload = load_checkpoint(checkpoint)
     if not is_iddpm_trainer_state(payload):
         raise CheckpointError(f"{checkpoint} is not a ddx IDDPM run checkpoint")
     state, which = unet_weights(payload["trainer"], weights, ema_rate, str(checkpoint))
-    return LoadedWeights(state, _run_flags(checkpoint), f"{checkpoint.name}, {which}")
+    return LoadedWeights(state, f"{checkpoint.name}, {which}")

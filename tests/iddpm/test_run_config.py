@@ -17,7 +17,8 @@ from ddx.cli.iddpm_flags import forms, section_values
 from ddx.diffusion import BetaSchedule, ScheduleSamplerName
 from ddx.execution import Precision
 from ddx.models.unet_config import UNetConfig
-from ddx.presets.iddpm import PRESETS, _typed
+from ddx.presets import Preset
+from ddx.presets.iddpm import PRESETS
 from ddx.train.iddpm_config import FAMILY, IDDPM_DEFAULTS, IDDPM_LEGACY, IddpmRunConfig
 from ddx.train.run_file import read_run, run_record
 from ddx.utils.config_io import field_types, from_plain, to_plain
@@ -76,10 +77,10 @@ def test_every_preset_is_a_typed_partial_run_config(name):
 
 
 def test_a_bad_preset_fails_when_it_is_defined():
-    with pytest.raises(ValueError, match="iddpm preset 'x': unknown field num_chanels"):
-        _typed("x", {"num_chanels": 64})
+    with pytest.raises(ValueError, match="preset x: unknown field num_chanels"):
+        Preset("x", "", {"num_chanels": 64}, base=IDDPM_DEFAULTS)
     with pytest.raises(ValueError, match="noise_schedule"):
-        _typed("x", {"noise_schedule": "quadratic"})
+        Preset("x", "", {"noise_schedule": "quadratic"}, base=IDDPM_DEFAULTS)
 
 
 def test_preset_numbers_are_unchanged():
