@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from ddx.cli.config_flags import BoolForm, FlagForms, FlagSpec, ListForm, add_config_flags, merge_layers
+from ddx.cli.profile_window import PROFILE_WINDOW_SPEC
 from ddx.cli.validators import (
     FlagChecks,
     FlagValueError,
@@ -116,9 +117,7 @@ SPECS: Mapping[str, FlagSpec] = {
     "max_steps": FlagSpec("stop after this many steps (short runs)", type=positive_int),
     "log_interval": FlagSpec(type=positive_int), "keep_last": FlagSpec("ddx checkpoints kept", type=positive_int),
     "save_content_every": FlagSpec(type=positive_int), "save_ckpt_every": FlagSpec(type=positive_int),
-    "profile_window": FlagSpec("start the CUDA profiler (cudaProfilerStart) at step START and stop it COUNT steps "
-                               "later, for nsys --capture-range=cudaProfilerApi; no effect without CUDA",
-                               type=non_negative_int, nargs=2, metavar=("START", "COUNT")),
+    "profile_window": PROFILE_WINDOW_SPEC,
     "device": FlagSpec("cpu, cuda, cuda:1 (default: cuda when available)"),
     "fused": FlagSpec("Triton kernels (--no-fused: the eager PyTorch reference path)", bool_form=BoolForm.OPTIONAL),
     "nvtx": FlagSpec("NVTX ranges for Nsight"),

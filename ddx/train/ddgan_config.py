@@ -23,6 +23,7 @@ from ddx.diffusion.ddgan import DDGANDiffusionConfig
 from ddx.execution import ExecutionOptions
 from ddx.models.ncsnpp_config import NCSNppConfig
 from ddx.train.ddgan import DDGANTrainConfig
+from ddx.train.loop import check_profile_window
 from ddx.train.run_file import LegacyLayout, RunFile, read_run
 from ddx.utils.checks import check_positive_int, parse_enum
 
@@ -122,11 +123,7 @@ class DDGANLoop:
         for name in ("batch_size", "log_interval", "keep_last", "save_content_every", "save_ckpt_every"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.max_steps, "max_steps", optional=True)
-        if self.profile_window is not None:
-            window = tuple(self.profile_window)
-            if len(window) != 2:
-                raise ValueError(f"profile_window is (start, count), got {self.profile_window!r}")
-            object.__setattr__(self, "profile_window", tuple(_non_negative_int(v, "profile_window") for v in window))
+        object.__setattr__(self, "profile_window", check_profile_window(self.profile_window))
 
 
 @dataclasses.dataclass(frozen=True)

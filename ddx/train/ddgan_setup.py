@@ -14,7 +14,7 @@ from ddx.data.toy2d import mixture_spec
 from ddx.models.ncsnpp_config import NCSNppConfig
 from ddx.models.toy import ToyConfig
 from ddx.train.ddgan_config import DDGANRunConfig, DiscriminatorKind
-from ddx.train.loop import LoopConfig
+from ddx.train.loop import LoopConfig, profile_window_kwargs
 
 FILE_DATASETS = (DatasetName.IMAGE_FOLDER, DatasetName.CIFAR10, DatasetName.LMDB)
 # Discriminator_small for the official 32-px datasets (cifar10, stackmnist) and ddx's small digits sets.
@@ -90,10 +90,9 @@ def mixture_means(config: DDGANRunConfig):
 def loop_config(config: DDGANRunConfig) -> LoopConfig:
     """The shared loop's settings: epochs 0..num_epoch (num_epoch + 1 epochs, as the official loop)."""
     loop = config.loop
-    window = {} if loop.profile_window is None else dict(profile_start=loop.profile_window[0],
-                                                          profile_steps=loop.profile_window[1])
     return LoopConfig(max_steps=loop.max_steps, max_epochs=config.train.num_epoch + 1, log_interval=loop.log_interval,
-                      save_every_epochs=loop.save_content_every, keep_last=loop.keep_last, **window)
+                      save_every_epochs=loop.save_content_every, keep_last=loop.keep_last,
+                      **profile_window_kwargs(loop.profile_window))
 
 
 class ScaledDataset:

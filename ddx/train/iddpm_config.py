@@ -27,7 +27,7 @@ from ddx.diffusion import BetaSchedule, DiffusionConfig, ScheduleSamplerName
 from ddx.execution import ExecutionOptions
 from ddx.models.unet_config import UNetConfig
 from ddx.train.iddpm import IddpmTrainConfig
-from ddx.train.loop import LoopConfig
+from ddx.train.loop import LoopConfig, check_profile_window, profile_window_kwargs
 from ddx.train.run_file import LegacyLayout
 from ddx.utils.checks import check_positive_int, parse_enum
 
@@ -131,16 +131,7 @@ class IddpmRun:
             object.__setattr__(self, "outdir", str(self.outdir))
         if self.resume_checkpoint is not None:
             object.__setattr__(self, "resume_checkpoint", Path(self.resume_checkpoint))
-        window = self.profile_window
-        if window is not None and (len(window) != 2 or any(not isinstance(v, int) or v < 0 for v in window)):
-            raise ValueError(f"profile_window must be two non-negative ints (start, count), got {window!r}")
-
-    def profile_kwargs(self) -> dict[str, int]:
-        """LoopConfig's profiler arguments (none without a window)."""
-        if self.profile_window is None:
-            return {}
-        start, count = self.profile_window
-        return dict(profile_start=start, profile_steps=count)
+        object.__setattr__(self, "profile_window", check_profile_window(self.profile_window))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +162,7 @@ class IddpmRunConfig:
         else:
             max_steps = UNTIL_KILLED
         return LoopConfig(max_steps=max_steps, log_interval=self.run.log_interval,
-                          save_interval=self.run.save_interval, **self.run.profile_kwargs())
+                          save_interval=self.run.save_interval, **profile_window_kwargs(self.run.profile_window))
 
 
 IDDPM_DEFAULTS = IddpmRunConfig()

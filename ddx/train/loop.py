@@ -117,6 +117,24 @@ class LoopConfig:
                                optional=name not in ("log_interval", "keep_last"))
 
 
+def check_profile_window(window: Any) -> tuple[int, int] | None:
+    """A run configuration's profile_window: None, or (start, count), two non-negative ints; ValueError otherwise."""
+    if window is None:
+        return None
+    window = tuple(window)
+    if len(window) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in window):
+        raise ValueError(f"profile_window must be two non-negative ints (start, count), got {window!r}")
+    return window
+
+
+def profile_window_kwargs(window: tuple[int, int] | None) -> dict[str, int]:
+    """LoopConfig's profiler arguments for a profile_window (none without one)."""
+    if window is None:
+        return {}
+    start, count = window
+    return dict(profile_start=start, profile_steps=count)
+
+
 @dataclasses.dataclass
 class LoopState:
     """The position of a run. ``batch_index`` counts the batches of ``epoch`` already used; it equals
