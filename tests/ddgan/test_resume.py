@@ -10,7 +10,7 @@ from ddx.execution import ExecutionOptions
 from ddx.train import EpochBatches, LoopConfig, Resume, RunDir, run, seed_everything
 from ddx.train.ddgan import DDGANTrainConfig, DDGANTrainer
 from ddx.train.ddgan_outputs import EpochOutputs
-from ddgan_helpers import DIFFUSION, TOY, toy_models
+from ddgan_helpers import DIFFUSION, toy_models
 
 FULL = dict(max_epochs=3, log_interval=1, save_interval=4, keep_last=5, progress=False)
 
