@@ -160,7 +160,8 @@ def resolved_config(command: TrainCommand, argv: Sequence[str] = (), world_size:
     if generator is not None and discriminator is not None:
         extras["num_parameters"] = {name: sum(p.numel() for p in net.parameters())
                                     for name, net in (("generator", generator), ("discriminator", discriminator))}
-    return run_record("ddgan", command.config, argv, preset=command.preset, world_size=world_size,
+    return run_record("ddgan", command.config, ["train.py", "ddgan", *map(str, argv)], preset=command.preset,
+                      world_size=world_size,
                       discriminator_kind=discriminator_kind(command.config), **extras)
 
 

@@ -1,7 +1,7 @@
 """A run's config.json, one layout for both families, written and read back by this module alone.
 
     {"format": "ddx-run/2", "family": "ddgan" | "iddpm", "config": <to_plain(run configuration)>,
-     "command": [argv...], <extras: world_size, num_parameters, preset, ...>}
+     "command": ["train.py", family, argv...], <extras: world_size, num_parameters, preset, ...>}
 
 "config" is the family's run configuration (a frozen dataclass of sections, ddx.utils.config_io): enums by
 value, tuples as lists, read back by from_plain, which validates every field and names the bad one. Files

@@ -91,7 +91,7 @@ def test_toy_train_then_sample_end_to_end(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert train_ddgan.main(TINY_TOY + ["--max_steps", "4", "--outdir", str(run_dir)]) == 0
     record = json.loads((run_dir / "config.json").read_text())
-    assert (record["format"], record["family"], record["command"][:2]) == ("ddx-run/2", "ddgan", ["--preset", "toy25"])
+    assert (record["format"], record["family"], record["command"][:4]) == ("ddx-run/2", "ddgan", ["train.py", "ddgan", "--preset", "toy25"])
     config = record["config"]
     assert config["toy"]["toy_hidden"] == 16 and config["data"]["dataset"] == "toy25"  # enums by value
     assert config["train"]["use_ema"] is True and record["discriminator_kind"] == "toy"
