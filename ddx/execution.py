@@ -37,6 +37,13 @@ class Precision(enum.Enum):
     def autocast_dtype(self) -> torch.dtype | None:
         return {Precision.BF16: torch.bfloat16, Precision.FP16: torch.float16}.get(self)
 
+    @classmethod
+    def _missing_(cls, value: Any) -> Precision | None:
+        # The aliases every reader accepts (flags, config.json, presets): --amp none, dtype names, by any case.
+        if isinstance(value, str):
+            return _PRECISION_ALIASES.get(value.strip().lower())
+        return None
+
 
 class MemoryFormat(enum.Enum):
     """Layout of the networks' 4-D activations and weights: NCHW (contiguous) or NHWC (channels_last)."""
@@ -72,11 +79,10 @@ _BY_DTYPE = {torch.float32: Precision.FP32, torch.bfloat16: Precision.BF16, torc
 
 
 def parse_precision(value: Any, what: str = "precision") -> Precision:
-    """A Precision from a member, its value (fp32, bf16, fp16), 'none' (fp32, as --amp none), or a torch dtype."""
+    """A Precision from a member, its value or name (fp32, bf16, fp16), an alias ('none': fp32, as --amp none;
+    float32, bfloat16, float16, half), or a torch dtype."""
     if isinstance(value, torch.dtype) and value in _BY_DTYPE:
         return _BY_DTYPE[value]
-    if isinstance(value, str) and value.strip().lower() in _PRECISION_ALIASES:
-        return _PRECISION_ALIASES[value.strip().lower()]
     return parse_enum(Precision, value, what)
 
 

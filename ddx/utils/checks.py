@@ -39,7 +39,8 @@ def parse_enum(enum_cls: type[_E], value: Any, what: str) -> _E:
 
     Strings match case-insensitively, with '-' and '_' alike (``"loss-second-moment"``,
     ``"LOSS_SECOND_MOMENT"`` and ``"loss_second_moment"`` are one member); a value match wins over a
-    name match. ValueError naming ``what`` and listing the valid values otherwise.
+    name match; last, the enum's own ``_missing_`` (its aliases, e.g. Precision's "none"). ValueError naming
+    ``what`` and listing the valid values otherwise.
     """
     if isinstance(value, enum_cls):
         return value
@@ -54,5 +55,9 @@ def parse_enum(enum_cls: type[_E], value: Any, what: str) -> _E:
         for member in enum_cls:
             if member.value == value:
                 return member
+    try:
+        return enum_cls(value)  # an enum's _missing_ may know aliases
+    except (ValueError, TypeError):
+        pass
     choices = ", ".join(repr(member.value) for member in enum_cls)
     raise ValueError(f"unknown {what} {value!r}; expected one of {choices}")
