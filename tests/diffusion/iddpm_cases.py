@@ -1,16 +1,14 @@
-"""Shared helpers of the IDDPM diffusion tests: the official fixtures, the stand-in model, tolerances."""
+"""Shared helpers of the IDDPM diffusion tests: the official fixtures, the stand-in model, assert_close.
+
+Tolerances come from the one table, tests/tolerances.py."""
 
 import pathlib
 
 import torch
 
-from tests.tolerances import DIFFUSION, FLOAT64_SCHEDULE
+from tests.tolerances import DIFFUSION
 
 FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures"
-
-# The reasons and measured figures are in tests/tolerances.py.
-FLOAT64 = FLOAT64_SCHEDULE
-FLOAT32 = DIFFUSION
 
 # "eager" runs kernels/reference.py; "fused" runs the Triton kernels (through Triton's interpreter on the CPU).
 PATHS = ["eager", "fused"]
@@ -32,5 +30,5 @@ class FixedModel:
         return self.output
 
 
-def assert_close(actual, expected, tol=FLOAT32):
+def assert_close(actual, expected, tol=DIFFUSION):
     torch.testing.assert_close(actual, expected, **tol)

@@ -9,8 +9,6 @@ from ddx.diffusion import ddgan
 from tests.tolerances import DIFFUSION, FLOAT64_SCHEDULE, RANDN_ULPS, SCHEDULE_ULPS, assert_close_ulps
 
 FIXTURE = torch.load(pathlib.Path(__file__).parents[1] / "fixtures" / "ddgan_coeffs.pt", weights_only=True)
-# The fused kernels may also contract a*x + b*y into FMAs, moving the last bit: within DIFFUSION.
-FP32 = DIFFUSION
 
 
 def config_of(block):
@@ -34,7 +32,7 @@ def assert_schedule_matches(sigma_schedule, expected):
 def assert_coefficients_match(coefficients, expected):
     """A DiffusionCoefficients or PosteriorCoefficients against the fixture's tables of the same names."""
     for name, value in expected.items():
-        torch.testing.assert_close(getattr(coefficients, name), value, **FP32, msg=name)
+        torch.testing.assert_close(getattr(coefficients, name), value, **DIFFUSION, msg=name)
 
 
 @pytest.mark.parametrize("block", BLOCKS)
@@ -103,14 +101,14 @@ def test_q_sample_and_pairs_match_official(fused):
     coeff = ddgan.DiffusionCoefficients(config_of("vp"), fused=fused)
     case = FIXTURE["q_sample"]
     out = ddgan.q_sample(coeff, case["x_start"], case["t"], noise=case["noise"])
-    torch.testing.assert_close(out, case["out"], **FP32)
+    torch.testing.assert_close(out, case["out"], **DIFFUSION)
     pairs = FIXTURE["q_sample_pairs"]
     x_t, x_tp1 = ddgan.q_sample_pairs(
         coeff, pairs["x_start"], pairs["t"], noise=pairs["noise_second_draw_used_for_x_t"],
         noise_next=pairs["noise_first_draw_used_for_x_tp1"],
     )
-    torch.testing.assert_close(x_t, pairs["x_t"], **FP32)
-    torch.testing.assert_close(x_tp1, pairs["x_tp1"], **FP32)
+    torch.testing.assert_close(x_t, pairs["x_t"], **DIFFUSION)
+    torch.testing.assert_close(x_tp1, pairs["x_tp1"], **DIFFUSION)
 
 
 def test_q_sample_pairs_draws_noise_in_the_official_order():
@@ -118,8 +116,8 @@ def test_q_sample_pairs_draws_noise_in_the_official_order():
     pairs = FIXTURE["q_sample_pairs"]
     torch.manual_seed(pairs["torch_manual_seed"])
     x_t, x_tp1 = ddgan.q_sample_pairs(coeff, pairs["x_start"], pairs["t"])
-    torch.testing.assert_close(x_t, pairs["x_t"], **FP32)
-    torch.testing.assert_close(x_tp1, pairs["x_tp1"], **FP32)
+    torch.testing.assert_close(x_t, pairs["x_t"], **DIFFUSION)
+    torch.testing.assert_close(x_tp1, pairs["x_tp1"], **DIFFUSION)
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["reference", "fused"])
@@ -127,7 +125,7 @@ def test_sample_posterior_matches_official(fused):
     coeff = ddgan.PosteriorCoefficients(config_of("vp"), fused=fused)
     case = FIXTURE["sample_posterior"]
     out = ddgan.sample_posterior(coeff, case["x_0"], case["x_t"], case["t"], noise=case["noise"])
-    torch.testing.assert_close(out, case["out"], **FP32)
+    torch.testing.assert_close(out, case["out"], **DIFFUSION)
 
 
 class StandInGenerator(torch.nn.Module):
@@ -167,5 +165,5 @@ def test_sample_from_model_matches_official(fused, replay):
             torch.testing.assert_close(z, case["latents"][i], rtol=0, atol=0)  # a copy of the stored draw
         else:
             assert_close_ulps(z, case["latents"][i], RANDN_ULPS, msg=f"latent {i}")
-        torch.testing.assert_close(x, case["per_step_x_t"][i], **FP32)
-    torch.testing.assert_close(out, case["out"], **FP32)
+        torch.testing.assert_close(x, case["per_step_x_t"][i], **DIFFUSION)
+    torch.testing.assert_close(out, case["out"], **DIFFUSION)

@@ -19,7 +19,8 @@ from ddx.diffusion import (
     get_named_beta_schedule,
     space_timesteps,
 )
-from iddpm_cases import FLOAT32, FLOAT64, PATHS, FixedModel, assert_close, load
+from iddpm_cases import PATHS, FixedModel, assert_close, load
+from tests.tolerances import DIFFUSION, FLOAT64_SCHEDULE
 
 FIXTURE = load("iddpm_schedules")
 HYBRID = dict(model_mean_type=ModelMeanType.EPSILON, model_var_type=ModelVarType.LEARNED_RANGE, loss_type=LossType.RESCALED_MSE)
@@ -29,15 +30,15 @@ def assert_arrays(diffusion, expected):
     for name in ARRAY_NAMES:
         actual = torch.from_numpy(getattr(diffusion, name))
         assert actual.dtype == torch.float64, name
-        assert_close(actual, expected[name], FLOAT64)
+        assert_close(actual, expected[name], FLOAT64_SCHEDULE)
 
 
 @pytest.mark.parametrize("case", FIXTURE["named_beta_schedules"], ids=lambda c: f"{c['schedule']}-T{c['T']}")
 def test_named_beta_schedule(case):
     betas = get_named_beta_schedule(case["schedule"], case["T"])
     assert betas.dtype == np.float64
-    assert_close(torch.from_numpy(betas), case["betas"], FLOAT64)
-    assert_close(torch.from_numpy(get_named_beta_schedule(BetaSchedule(case["schedule"]), case["T"])), case["betas"], FLOAT64)
+    assert_close(torch.from_numpy(betas), case["betas"], FLOAT64_SCHEDULE)
+    assert_close(torch.from_numpy(get_named_beta_schedule(BetaSchedule(case["schedule"]), case["T"])), case["betas"], FLOAT64_SCHEDULE)
 
 
 def test_cosine_schedule_is_clipped_at_0999():
@@ -112,7 +113,7 @@ def test_spaced_model_call(path):
     assert received.dtype == torch.float32
     torch.testing.assert_close(received, case["model_received_t"], rtol=0, atol=0)
     for key, value in case["p_mean_variance"].items():
-        assert_close(out[key], value, FLOAT32)
+        assert_close(out[key], value, DIFFUSION)
 
 
 def test_spaced_model_without_rescale_gets_original_indices():

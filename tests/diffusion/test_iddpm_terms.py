@@ -6,8 +6,8 @@ import torch
 
 from ddx.diffusion import GaussianDiffusion, LossType, ModelMeanType, ModelVarType, get_named_beta_schedule
 from ddx.diffusion import discretized_gaussian_log_likelihood, approx_standard_normal_cdf, normal_kl
-from iddpm_cases import FLOAT32, PATHS, FixedModel, assert_close, load
-from tests.tolerances import DDIM_LAST_STEP_OF_MAX, assert_close_of_max
+from iddpm_cases import PATHS, FixedModel, assert_close, load
+from tests.tolerances import DDIM_LAST_STEP_OF_MAX, DIFFUSION, assert_close_of_max
 
 FIXTURE = load("iddpm_terms")
 INPUTS = FIXTURE["inputs"]
@@ -126,7 +126,7 @@ def test_grid_training_losses(combo, loss, path):
     assert sorted(terms) == sorted(expected)
     # RESCALED_KL multiplies a bound term in bits by T = 1000: the 1e-6 absolute floor of the bits scales
     # with it (near-zero KLs at t = T-1 differ by float32 summation order on the fused path).
-    tol = dict(FLOAT32, atol=FLOAT32["atol"] * diffusion.num_timesteps) if loss == "RESCALED_KL" else FLOAT32
+    tol = dict(DIFFUSION, atol=DIFFUSION["atol"] * diffusion.num_timesteps) if loss == "RESCALED_KL" else DIFFUSION
     for key in expected:
         assert_close(terms[key], expected[key], tol)
 
