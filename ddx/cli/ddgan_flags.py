@@ -46,7 +46,8 @@ OFFICIAL_DATASETS = {"stackmnist": DatasetName.STACKED_DIGITS, "lsun": DatasetNa
 # Preset values that belong to the preset's dataset, and go back to the defaults on another one.
 DATASET_SPECIFIC = ("data_length", "data_scale")
 # Execution options the DDGAN code does not honour yet, or not from a flag (threads: one for the 2-D data on
-# the CPU, resolve_threads): no flag that would do nothing. `sampler` is sample.py's --mode.
+# the CPU, resolve_threads): no flag that would do nothing. sample.py ddgan spells `sampler` as --mode,
+# `precision` as --dtype and `memory_format` as --channels_last (ddx.cli.sample_flags); training has none of them.
 UNOFFERED_EXECUTION = frozenset({"precision", "memory_format", "compile", "threads", "sampler"})
 
 

@@ -10,10 +10,13 @@
 The architecture comes from the run directory's config.json (its DDGANRunConfig; older files of flags load
 too), else from --preset and the flags (the same names as train.py ddgan / the official test_ddgan.py); a
 model flag given here overrides the run's value. --mode eager|compiled|graphs: how the sampler runs the
-generator (ddx.sample.fast; eager gives the official loop's images). --checkpoint takes a ddx checkpoint (ckpt_*.pt), an
+generator (ddx.sample.fast; eager gives the official loop's images); --dtype fp32|bf16|fp16 its autocast
+precision and --channels_last its memory format (the chain stays fp32). --checkpoint takes a ddx checkpoint (ckpt_*.pt), an
 official content.pth or an official netG_<epoch>.pth. Outputs under --outdir: images -> grid.png,
 images/<i>.png (lossless), samples.npz (arr_0 uint8 NHWC); 2-D data -> scatter.png, samples.npz (arr_0
-float32 (N, 2)); metrics.json with the 2-D mode/quality metrics, the stacked-digits mode coverage or the FID.
+float32 (N, 2)); metrics.json with the 2-D mode/quality metrics, the stacked-digits mode coverage or the FID,
+and the speed (ddx.sample.timing: images_per_s and batch_latency_ms in steady state, warmup_s of the first
+batch, compile included), also printed as one line.
 Sampling reads no data: --data_root is needed only for --fid (or --real_img_dir, a folder of real images
 as the FID reference, as test_ddgan.py). --num_samples defaults to 2,000 for 2-D data,
 10,000 for stacked_digits, 50,000 with --fid, else one --batch_size batch (200), as test_ddgan.py draws.
@@ -45,10 +48,12 @@ from ddx.cli.ddgan_flags import (
     preset_layer,
     section_fields,
 )
+from ddx.cli.sample_flags import add_channels_last_flag, add_dtype_flag
 from ddx.cli.validators import FlagChecks, enum_choice, existing_dir, existing_file, non_negative_int, positive_int
 from ddx.data.factory import TOY, DataConfig, DatasetName, build_dataset
 from ddx.execution import SamplerMode, apply_process_options
 from ddx.sample.ddgan import generate, write_images, write_metrics, write_points
+from ddx.sample.timing import SampleTimer, timing_line
 from ddx.train.ddgan_config import DDGANRunConfig, read_ddgan_run
 from ddx.train.ddgan_setup import build_generator, data_config, mixture_means, sample_shape
 from ddx.train.ddgan_weights import generator_weights
@@ -117,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", dest="sampler", type=enum_choice(SamplerMode), default=argparse.SUPPRESS,
                         metavar="MODE",
                         help="eager, compiled or graphs: how the sampler runs the generator (default: eager)")
+    add_dtype_flag(parser)
+    add_channels_last_flag(parser)
     parser.add_argument("--outdir", type=Path, default=None,
                         help="output folder (default <run_dir>/generated_samples, else generated_samples/<dataset>)")
     fid = parser.add_argument_group("evaluation")
@@ -324,8 +331,10 @@ def main(argv: Sequence[str]) -> int:
     generator.to(device)
     # The generator is on its device now; execution.device named it (a "cuda" may be cuda:0 by now).
     execution = dataclasses.replace(config.execution, device=None)
+    timer = SampleTimer(device)
     samples = generate(generator, config.diffusion, config.generator.nz, command.num_samples, command.batch_size,
-                       sample_shape(config), command.seed, execution)
+                       sample_shape(config), command.seed, execution, timer=timer)
+    timing = timer.summary(execution)
     if command.is_toy:
         points = samples * config.data.data_scale
         files = write_points(points, command.outdir, mixture_means(config))
@@ -334,7 +343,9 @@ def main(argv: Sequence[str]) -> int:
         files = write_images(samples, command.outdir)
         metrics = evaluate_images(samples, command)
     metrics["checkpoint"] = str(source)
+    metrics.update(timing)
     write_metrics(metrics, command.outdir)
     print(json.dumps(metrics))
+    print(timing_line(timing))
     print("wrote " + ", ".join(str(p) for p in files.values()))
     return 0

@@ -13,7 +13,10 @@ or model, --ema_rate picks an EMA), or an official .pt state_dict (the released 
 models: pass their flags, or --preset cifar10 / imagenet64). A ddx run's config.json gives the model and
 diffusion (and, for nll, the data) with no flag repeated; flags given override it (sampling's
 --timestep_respacing is chosen here, not inherited). --mode eager|compiled|graphs: how the sampler runs the
-network (ddx.sample.fast_iddpm; graphs needs CUDA).
+network (ddx.sample.fast_iddpm; graphs needs CUDA); --dtype fp32|bf16|fp16 (also --precision / --amp) its
+autocast precision and --channels_last its memory format (the chain stays fp32). Sampling also writes
+metrics.json beside the npz: images_per_s and batch_latency_ms in steady state, warmup_s of the first batch
+(compile included), with the mode, dtype and layout (ddx.sample.timing), and prints them as one line.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from ddx.cli.iddpm_flags import (
     resolve_or_exit,
     section_values,
 )
+from ddx.cli.sample_flags import DTYPE_HELP, add_channels_last_flag
 from ddx.cli.validators import non_negative_float, positive_int
 from ddx.data import Split, build_dataset
 from ddx.execution import ExecutionOptions, SamplerMode, apply_process_options
@@ -48,6 +52,7 @@ from ddx.models.unet import build_unet
 from ddx.models.unet_config import UNetConfig
 from ddx.ops import set_fused
 from ddx.sample.iddpm import evaluate_bpd, generate_samples, save_grid, save_npz
+from ddx.sample.timing import SampleTimer, timing_line
 from ddx.train.distributed import resolve_device
 from ddx.train.iddpm import AutocastModel
 from ddx.train.iddpm_config import FAMILY, IDDPM_DEFAULTS, IDDPM_LEGACY, IddpmData, IddpmDiffusion
@@ -57,6 +62,7 @@ from ddx.train.run_file import read_run, run_config_path
 from ddx.utils.errors import UsageError
 
 NLL = "nll"
+METRICS_FILE = "metrics.json"  # beside the npz: the sampling speed (ddx.sample.timing)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +135,10 @@ SAMPLE_SPECS = {
     "grid_size": FlagSpec("images in the PNG grid", type=positive_int),
     "split": FlagSpec("train or heldout"),
 }
+# Sampling's precision also answers to --dtype (as sample.py ddgan's); nll keeps --precision / --amp.
+SAMPLING_ONLY_SPECS = {**SAMPLE_SPECS, "precision": dataclasses.replace(
+    SPECS["precision"], help=DTYPE_HELP + "; as training's --amp, none means fp32",
+    aliases=(*SPECS["precision"].aliases, "--dtype"))}
 
 
 def _config_class(nll: bool) -> type:
@@ -140,9 +150,11 @@ def build_parser(nll: bool) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_preset_flag(parser)
     sample_forms = forms(skip=frozenset({"sampler"}) if nll else frozenset())  # nll runs no sampler
-    sample_forms = dataclasses.replace(sample_forms, specs=SAMPLE_SPECS, titles={
+    sample_forms = dataclasses.replace(sample_forms, specs=SAMPLE_SPECS if nll else SAMPLING_ONLY_SPECS, titles={
         **sample_forms.titles, "sample": "sampling (image_sample.py)", "nll": "nll (image_nll.py)"})
     add_config_flags(parser, _config_class(nll)(), sample_forms)
+    if not nll:
+        add_channels_last_flag(parser)
     return parser
 
 
@@ -299,13 +311,19 @@ def main(argv: list[str] | None = None) -> int:
     if nll:
         return _nll(config, diffusion, model, outdir, device, generator, loaded.source)
     # The sampler runs the chain in execution's mode and precision; CUDA graphs draw from the global generator.
+    timer = SampleTimer(device)
     images, labels = generate_samples(
         diffusion, model, flags.num_samples, flags.batch_size, config.model.image_size,
         clip_denoised=flags.clip_denoised, use_ddim=flags.use_ddim, eta=flags.eta,
         num_classes=config.model.num_classes if config.model.class_cond else None,
         generator=None if execution.sampler is SamplerMode.GRAPHS else generator, progress=True,
-        execution=execution)
+        execution=execution, timer=timer)
     npz = save_npz(outdir, images, labels)
     png = save_grid(npz.with_suffix(".png"), images, flags.grid_size)
-    print(f"saved {npz} and {png}")
+    timing = timer.summary(execution)
+    metrics = {"num_samples": int(images.shape[0]), "timesteps": diffusion.num_timesteps, "model": loaded.source,
+               **timing}
+    (outdir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    print(timing_line(timing))
+    print(f"saved {npz}, {png} and {outdir / METRICS_FILE}")
     return 0

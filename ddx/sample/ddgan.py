@@ -24,6 +24,7 @@ from ddx.execution import ExecutionOptions
 from ddx.ops import prepare_model
 from ddx.sample.fast import FastDDGANSampler
 from ddx.sample.fast_common import check_on_model_device, model_device, reseed
+from ddx.sample.timing import SampleTimer
 from ddx.utils.checks import check_positive_int
 from ddx.utils.images import images_to_uint8_grid, scatter_image, uint8_nhwc_rounded
 
@@ -35,8 +36,8 @@ METRICS_FILE = "metrics.json"
 
 
 def generate(generator: nn.Module, diffusion: DDGANDiffusionConfig, nz: int, num_samples: int, batch_size: int,
-             shape: tuple[int, ...], seed: int | None = None, execution: ExecutionOptions | None = None
-             ) -> torch.Tensor:
+             shape: tuple[int, ...], seed: int | None = None, execution: ExecutionOptions | None = None,
+             timer: SampleTimer | None = None) -> torch.Tensor:
     """num_samples samples (N, *shape), float32 on the CPU, drawn batch by batch after torch.manual_seed(seed).
 
     Runs on the generator's device. execution: its sampler mode, precision and memory format run the chain
@@ -44,7 +45,7 @@ def generate(generator: nn.Module, diffusion: DDGANDiffusionConfig, nz: int, num
     (ddx.ops.prepare_model); None: ExecutionOptions() for the chain (EAGER, fp32, fused posterior) with the
     generator used as routed. The draws: torch.manual_seed(seed) once, then per batch x_T and the chain's
     draws, so EAGER gives the images of the official loop. execution.nvtx and .threads are the process's
-    (the CLI applies them).
+    (the CLI applies them). timer: times each batch (ddx.sample.timing; the samples are the same with or without).
     """
     if execution is not None and not isinstance(execution, ExecutionOptions):
         raise TypeError(f"execution must be a ddx.execution.ExecutionOptions, got {type(execution).__name__}")
@@ -63,8 +64,14 @@ def generate(generator: nn.Module, diffusion: DDGANDiffusionConfig, nz: int, num
     generator.eval()
     try:
         reseed(seed)
-        out = [sampler(min(batch_size, num_samples - start)).float().cpu()
-               for start in range(0, num_samples, batch_size)]
+        out = []
+        for start in range(0, num_samples, batch_size):
+            size = min(batch_size, num_samples - start)
+            batch = sampler(size) if timer is None else timer.time(lambda: sampler(size), size)
+            out.append(batch.float().cpu())
+        if timer is not None:
+            first = min(batch_size, num_samples)
+            timer.ensure_steady(lambda: sampler(first), first)
     finally:
         generator.train(was_training)
     return torch.cat(out)

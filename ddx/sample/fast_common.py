@@ -22,6 +22,7 @@ import torch
 
 from ddx.execution import ExecutionOptions, Precision, SamplerMode
 from ddx.utils.checks import parse_enum
+from ddx.utils.errors import UsageError
 
 __all__ = ["PreparedNetwork", "Precision", "SamplerMode", "capture", "check_graphs_supported", "check_on_model_device", "execution_settings",
            "model_device", "parse_mode", "reseed"]
@@ -61,9 +62,9 @@ def check_on_model_device(wanted, device, what="the model"):
 
 
 def check_graphs_supported(mode, device):
-    """GRAPHS needs a CUDA device: ValueError naming the requirement otherwise."""
+    """GRAPHS needs a CUDA device: a UsageError (a ValueError; exit 2 from the CLI) naming the flag otherwise."""
     if mode is SamplerMode.GRAPHS and device.type != "cuda":
-        raise ValueError(
+        raise UsageError(
             f"sampler mode GRAPHS needs a CUDA device (CUDA graphs record GPU kernels), but the model is on {device} "
             f"(torch.cuda.is_available() = {torch.cuda.is_available()}); use --mode compiled or --mode eager "
             "(SamplerMode.COMPILED / SamplerMode.EAGER)"
@@ -74,7 +75,7 @@ class PreparedNetwork:
     """The network as the samplers call it: compiled or not, in its memory format, under autocast.
 
     net(x, t, *extra, **kwargs) -> the model's output (kwargs: e.g. class labels y); x is converted to channels_last first when asked (the model's
-    weights were converted at construction). compile_backend / compile_mode are torch.compile's backend
+    weights were converted at construction), and a 4-D output back to NCHW (the chain's layout). compile_backend / compile_mode are torch.compile's backend
     ("inductor", or e.g. "aot_eager" for tests) and mode (None, "max-autotune-no-cudagraphs", ...).
     """
 
@@ -99,7 +100,13 @@ class PreparedNetwork:
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
-            return self.call(x, t, *extra, **kwargs)
+            out = self.call(x, t, *extra, **kwargs)
+        if self.channels_last and out.dim() == 4:
+            # The chain stays NCHW: its randn_like draws follow their input's layout (a channels_last x_t would get
+            # its noise in another order, and on the CPU from another stretch of the stream), so the network's
+            # output goes back to NCHW, one copy per call, and the samples are the NCHW ones within rounding.
+            out = out.contiguous()
+        return out
 
 
 def capture(fn, warmup=2):

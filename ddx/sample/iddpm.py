@@ -25,6 +25,7 @@ from ddx.execution import ExecutionOptions
 from ddx.ops import prepare_model, set_fused
 from ddx.sample.fast_common import check_on_model_device, model_device
 from ddx.sample.fast_iddpm import FastIDDPMSampler, IDDPMLoop
+from ddx.sample.timing import SampleTimer
 from ddx.utils.checks import check_positive_int
 from ddx.utils.images import images_to_uint8_grid, uint8_nhwc_truncated
 
@@ -32,7 +33,8 @@ from ddx.utils.images import images_to_uint8_grid, uint8_nhwc_truncated
 def generate_samples(diffusion, model, num_samples: int, batch_size: int, image_size: int, *, channels: int = 3,
                      clip_denoised: bool = True, use_ddim: bool = False, eta: float = 0.0,
                      num_classes: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
-                     execution: ExecutionOptions | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                     execution: ExecutionOptions | None = None, timer: SampleTimer | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
     """num_samples images (uint8 (N, H, W, C)) and, with num_classes, their labels int64 (N,).
 
     Batches of batch_size on the model's device; the last batch is cut to num_samples as the official script
@@ -40,6 +42,7 @@ def generate_samples(diffusion, model, num_samples: int, batch_size: int, image_
     seed with torch.manual_seed). eta: DDIM's (ignored by the ancestral chain, as image_sample.py does).
     execution: its sampler mode, precision and memory format run the chain, and its fused switch routes the
     model and the diffusion (ddx.ops); None: EAGER fp32 with both used as routed. NVTX: sample/step_<i>.
+    timer: times each batch's chain (ddx.sample.timing; the samples are the same with or without).
     """
     for name, value in (("num_samples", num_samples), ("batch_size", batch_size), ("image_size", image_size)):
         check_positive_int(value, name)
@@ -60,9 +63,15 @@ def generate_samples(diffusion, model, num_samples: int, batch_size: int, image_
             classes = torch.randint(0, num_classes, (batch_size,), device=on, generator=generator)
             kwargs["y"] = classes
             labels.append(classes.cpu().numpy())
-        sample = sampler(batch_size, model_kwargs=kwargs, generator=generator, progress=progress)
+
+        def draw():
+            return sampler(batch_size, model_kwargs=kwargs, generator=generator, progress=progress)
+
+        sample = draw() if timer is None else timer.time(draw, batch_size)
         images.append(uint8_nhwc_truncated(sample))
         done += batch_size
+    if timer is not None:
+        timer.ensure_steady(draw, batch_size, generator)
     arr = np.concatenate(images)[:num_samples]
     return arr, (np.concatenate(labels)[:num_samples] if labels else None)
 

@@ -20,6 +20,7 @@ from ddx.ops import set_fused
 from ddx.sample.ddgan import generate
 from ddx.train.ddgan_setup import build_generator, data_config
 from ddx.utils.config_io import flat_values
+from tests.tolerances import assert_close
 
 TINY_TOY = ["--preset", "toy25", "--toy_hidden", "16", "--toy_layers", "1", "--t_emb_dim", "4", "--batch_size", "8",
             "--log_interval", "2", "--no-fused"]
@@ -169,3 +170,77 @@ def test_sample_flag_errors(argv, message, capsys):
     with pytest.raises(SystemExit):
         sample_ddgan.parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+@pytest.fixture
+def official_generator(tmp_path):
+    """(netG_7.pth of a tiny random NCSN++, the sampling flags that rebuild it)."""
+    args = train_ddgan.parse_args(TINY_IMAGES)
+    torch.manual_seed(4)
+    generator = build_generator(args)
+    for p in generator.parameters():
+        p.data.normal_(0, 0.1)
+    save_official_generator(tmp_path / "netG_7.pth", generator.state_dict())
+    ngf = TINY_IMAGES.index("--ngf")
+    return tmp_path / "netG_7.pth", TINY_IMAGES[:ngf] + TINY_IMAGES[ngf + 2:]
+
+
+TIMING_KEYS = {"mode", "dtype", "channels_last", "device", "batch_size", "images_per_s", "batch_latency_ms",
+               "steady_batches", "warmup_s", "sampling_s", "timing_batch_extra"}
+
+
+@pytest.mark.parametrize("extra, dtype, channels_last", [
+    (["--dtype", "bf16", "--channels_last"], "bf16", True),
+    (["--dtype", "fp16"], "fp16", False),  # fp16 autocast runs on the CPU (torch >= 2.x): not refused
+], ids=["bf16-channels-last", "fp16"])
+def test_sample_dtype_and_layout_flags_and_timing(official_generator, tmp_path, capsys, extra, dtype, channels_last):
+    path, flags = official_generator
+    base = flags + ["--checkpoint", str(path), "--num_samples", "5", "--batch_size", "2", "--seed", "9"]
+    assert sample_ddgan.main(base + ["--outdir", str(tmp_path / "fp32")]) == 0
+    assert sample_ddgan.main(base + extra + ["--outdir", str(tmp_path / "other")]) == 0
+    out = capsys.readouterr().out
+    assert f"sampling (eager {dtype} {'channels_last' if channels_last else 'NCHW'} on cpu): " in out
+    metrics = json.loads((tmp_path / "other" / "metrics.json").read_text())
+    assert TIMING_KEYS <= set(metrics) and metrics["num_samples"] == 5
+    assert (metrics["mode"], metrics["dtype"], metrics["channels_last"], metrics["batch_size"]) == (
+        "eager", dtype, channels_last, 2)
+    assert metrics["steady_batches"] == 1 and not metrics["timing_batch_extra"]  # batches 2, 2, 1: the second
+    assert metrics["images_per_s"] > 0 and metrics["batch_latency_ms"] > 0 and metrics["warmup_s"] > 0
+    fp32, other = (np.load(tmp_path / name / "samples.npz")["arr_0"].astype(int) for name in ("fp32", "other"))
+    assert np.abs(fp32 - other).max() <= 2  # uint8 levels: autocast rounding (tests/sample/test_sampling_options.py)
+
+
+def test_sample_flags_of_the_sampler_only(official_generator, capsys):
+    path, flags = official_generator
+    base = flags + ["--checkpoint", str(path), "--num_samples", "2"]
+    command = sample_ddgan.parse_args(base + ["--dtype", "bf16", "--channels_last", "--mode", "compiled"])
+    assert command.config.execution.to_dict() | {"device": None} == ExecutionOptions(
+        fused=False, precision="bf16", memory_format="channels_last", sampler="compiled").to_dict()
+    with pytest.raises(SystemExit):
+        sample_ddgan.parse_args(base + ["--dtype", "fp8"])
+    assert "argument --dtype: invalid Precision 'fp8'; choose from: fp32, bf16, fp16" in capsys.readouterr().err
+    for flag in (["--dtype", "bf16"], ["--channels_last"]):  # training implements neither yet: no such flag
+        with pytest.raises(SystemExit):
+            train_ddgan.parse_args(TINY_TOY + flag)
+        assert f"unrecognized arguments: {' '.join(flag)}" in capsys.readouterr().err
+
+
+def test_sample_compiled_gives_the_eager_points(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train_ddgan.main(TINY_TOY + ["--max_steps", "2", "--outdir", str(run_dir)]) == 0
+    base = ["--run_dir", str(run_dir), "--num_samples", "30", "--batch_size", "10", "--seed", "3", "--no-fused"]
+    for mode in ("eager", "compiled"):  # Inductor on the CPU: about 5 s for the 2-D MLP
+        assert sample_ddgan.main(base + ["--mode", mode, "--outdir", str(tmp_path / mode)]) == 0
+    eager, compiled = (torch.from_numpy(np.load(tmp_path / mode / "samples.npz")["arr_0"]) for mode in ("eager", "compiled"))
+    assert_close(compiled, eager)
+    metrics = json.loads((tmp_path / "compiled" / "metrics.json").read_text())
+    assert metrics["mode"] == "compiled" and metrics["steady_batches"] == 2  # the first batch compiled
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU's refusal")
+def test_sample_graphs_on_the_cpu_is_refused(official_generator, capsys):
+    from ddx.cli.entry import dispatch
+
+    path, flags = official_generator
+    assert dispatch("sample", ["ddgan"] + flags + ["--checkpoint", str(path), "--mode", "graphs"]) == 2
+    assert "GRAPHS needs a CUDA device" in capsys.readouterr().err

@@ -186,3 +186,44 @@ def test_sample_mode_runs_the_fast_sampler(tiny_run, tmp_path, capsys):
     if not torch.cuda.is_available():
         assert dispatch("sample", base + ["--mode", "graphs", "--outdir", str(tmp_path / "g")]) == 2
         assert "--mode graphs needs a CUDA device" in capsys.readouterr().err
+
+
+TIMING_KEYS = {"mode", "dtype", "channels_last", "device", "batch_size", "images_per_s", "batch_latency_ms",
+               "steady_batches", "warmup_s", "sampling_s", "timing_batch_extra"}
+
+
+@pytest.mark.parametrize("extra, dtype, channels_last", [
+    ([], "fp32", False),
+    (["--dtype", "bf16", "--channels_last"], "bf16", True),
+    (["--dtype", "fp16"], "fp16", False),  # fp16 autocast runs on the CPU: not refused
+], ids=["fp32", "bf16-channels-last", "fp16"])
+def test_sample_dtype_layout_and_metrics(tiny_run, tmp_path, capsys, extra, dtype, channels_last):
+    argv = ["iddpm", "--model_path", str(tiny_run), "--num_samples", "4", "--batch_size", "2",
+            "--timestep_respacing", "3", "--no-fused", "--seed", "4", "--outdir", str(tmp_path)] + extra
+    assert dispatch("sample", argv) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())  # beside the npz
+    assert TIMING_KEYS <= set(metrics) and (metrics["num_samples"], metrics["timesteps"]) == (4, 3)
+    assert (metrics["mode"], metrics["dtype"], metrics["channels_last"], metrics["batch_size"]) == (
+        "eager", dtype, channels_last, 2)
+    assert metrics["steady_batches"] == 1 and not metrics["timing_batch_extra"]
+    assert metrics["images_per_s"] > 0 and metrics["batch_latency_ms"] > 0 and metrics["warmup_s"] > 0
+    layout = "channels_last" if channels_last else "NCHW"
+    assert f"sampling (eager {dtype} {layout} on cpu): " in capsys.readouterr().out
+    assert (tmp_path / "samples_4x8x8x3.npz").is_file()
+
+
+def test_sampling_precision_spellings_and_nll_has_no_sampling_flags(tiny_run, capsys):
+    from ddx.execution import MemoryFormat, Precision
+
+    base = ["--model_path", str(tiny_run)]
+    for flag in ("--dtype", "--amp", "--precision"):
+        assert sample_iddpm.parse_args(base + [flag, "bf16"])[0].execution.precision is Precision.BF16
+    assert sample_iddpm.parse_args(base + ["--channels_last"])[0].execution.memory_format is MemoryFormat.CHANNELS_LAST
+    assert sample_iddpm.parse_args(base)[0].execution.memory_format is MemoryFormat.CONTIGUOUS
+    for flag in (["--dtype", "bf16"], ["--channels_last"]):
+        with pytest.raises(SystemExit):
+            sample_iddpm.parse_args(["nll"] + base + flag)
+        assert "unrecognized arguments" in capsys.readouterr().err
+        with pytest.raises(SystemExit):
+            train_iddpm.parse_args(TINY_FLAGS + ["--outdir", "y"] + flag)  # training implements neither yet
+        assert "unrecognized arguments" in capsys.readouterr().err
