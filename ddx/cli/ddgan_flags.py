@@ -200,8 +200,8 @@ def check_model_flags(values: argparse.Namespace, checks: FlagChecks, given: Col
     if is_toy(values):
         return
     # NCSNppConfig has a ch_mult default; train_ddgan.py has none, so image data must say it (flag, preset, run).
-    checks.require("ch_mult" in given and bool(values.ch_mult), ["dataset", "ch_mult"],
-                   "image data needs --ch_mult (e.g. 1 2 2 2)")
+    checks.require("ch_mult" in given and bool(values.ch_mult), ["dataset"],
+                   "image data needs --ch_mult (train_ddgan.py has no default; e.g. 1 2 2 2, or a --preset)")
     checks.require(values.num_channels == 3, ["num_channels"], "ddx image datasets have 3 channels")
     if not values.ch_mult:
         return

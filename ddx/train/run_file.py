@@ -85,10 +85,10 @@ def read_run(run: str | os.PathLike, family: str, defaults: Any, legacy: LegacyL
     when the file is unreadable, of another family, of an unknown layout, or holds a bad value."""
     path = run_config_path(run)
     data = read_run_config(path)
-    recorded = data.get("family", data.get("model"))  # older DDGAN files: "model": "ddgan"
-    if isinstance(recorded, str) and recorded != family:
-        raise CheckpointError(f"{path} records a {recorded} run, not a {family} one: use train.py / sample.py "
-                              f"{recorded} with it")
+    recorded = _recorded_family(data)
+    if recorded is not None and recorded != family:
+        raise CheckpointError(f"{path} records {_NAMES[recorded]} run, not {_NAMES.get(family, family)} one: use "
+                              f"train.py / sample.py {recorded} with it")
     if "format" not in data and legacy is not None and legacy.key in data:
         return _read_legacy(path, data, family, defaults, legacy)
     if data.get("format") != RUN_FORMAT:
@@ -101,6 +101,20 @@ def read_run(run: str | os.PathLike, family: str, defaults: Any, legacy: LegacyL
         raise CheckpointError(f"{err}; fix the value in the file (or restore it from a copy)") from None
     extras = {k: v for k, v in data.items() if k not in _RECORD_KEYS}
     return RunFile(path, family, config, tuple(data.get("command") or ()), extras)
+
+
+_NAMES = {"ddgan": "a DDGAN", "iddpm": "an IDDPM"}
+
+
+def _recorded_family(data: Mapping[str, Any]) -> str | None:
+    """The family a config.json records: "family" (this layout), else the older layouts' marks (DDGAN's
+    "model": "ddgan", IDDPM's "flags"); None when it says none."""
+    recorded = data.get("family")
+    if recorded is None and data.get("model") == "ddgan" and "args" in data:
+        recorded = "ddgan"
+    if recorded is None and "flags" in data and "format" not in data:
+        recorded = "iddpm"
+    return recorded if recorded in FAMILIES else None
 
 
 def _optional(hint: Any) -> bool:

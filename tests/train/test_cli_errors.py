@@ -271,7 +271,7 @@ def test_resume_with_other_model_flags_or_another_models_run(ddgan_run, iddpm_ru
     expect_user_error(capsys, "train", ["ddgan", *DDGAN_TRAIN, "--toy_hidden", "32", "--max_steps", "3",
                                         "--outdir", ddgan, "--resume"], 1, "netG.net.0.weight (file 16x8, this run 32x8)")
     expect_user_error(capsys, "train", ["ddgan", *TOY, "--batch_size", "4", "--max_steps", "3", "--outdir", iddpm,
-                                        "--resume"], 1, "records a iddpm run, not a ddgan one")
+                                        "--resume"], 1, "records an IDDPM run, not a DDGAN one")
     (iddpm / "config.json").unlink()
     expect_user_error(capsys, "train", ["ddgan", *TOY, "--batch_size", "4", "--max_steps", "3", "--outdir", iddpm,
                                         "--resume"], 1, "holds the state of another kind of trainer", "netG")

@@ -67,13 +67,14 @@ def test_an_older_file_names_flags_it_does_not_know(tmp_path):
 
 
 @pytest.mark.parametrize("data, words", [
-    ({"format": RUN_FORMAT, "family": "iddpm", "config": {}}, "records a iddpm run, not a ddgan one"),
-    ({"model": "iddpm", "flags": {}}, "records a iddpm run"),
+    ({"format": RUN_FORMAT, "family": "iddpm", "config": {}}, "records an IDDPM run, not a DDGAN one"),
+    # IDDPM's layout before ddx-run/2: the flags under "flags", the UNet's config under "model"
+    ({"flags": {}, "model": {"num_channels": 32}}, "records an IDDPM run, not a DDGAN one: use train.py / sample.py iddpm"),
     ({"format": "ddx-run/9", "family": "ddgan"}, "not a ddx run configuration of the layout"),
     ({"format": RUN_FORMAT, "family": "ddgan", "config": {"net": {"width": "8"}}}, "config.net.width: expected int"),
     ({"args": {"width": "wide"}}, "width: expected int"),
 ])
-def test_bad_files_name_the_file_and_the_problem(tmp_path, data, words):
+def test_bad_files_name_the_file_and_the_problem(tmp_path, data, words):  # read as a DDGAN run
     path = write(tmp_path / "config.json", data)
     with pytest.raises(CheckpointError, match=words) as err:
         read_run(path, "ddgan", Run(), LEGACY)
@@ -90,3 +91,9 @@ def test_resume_lists_each_defining_field_that_differs(tmp_path):
                                          r"command \[3\]\): these define the model"):
         check_resume(recorded, Run(Net(8, (3,)), Loop(0)), ["net"])
     check_resume(recorded, Run(Net(8, (1, 2))), ["net"], exempt=["width"])
+
+
+def test_an_older_ddgan_file_read_as_iddpm_names_its_family(tmp_path):
+    path = write(tmp_path / "config.json", {"model": "ddgan", "args": {}})
+    with pytest.raises(CheckpointError, match="records a DDGAN run, not an IDDPM one: use train.py / sample.py ddgan"):
+        read_run(path, "iddpm", Run(), LEGACY)
