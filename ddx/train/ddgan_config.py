@@ -25,7 +25,7 @@ from ddx.models.ncsnpp_config import NCSNppConfig
 from ddx.train.ddgan import DDGANTrainConfig
 from ddx.train.loop import check_profile_window
 from ddx.train.run_file import LegacyLayout, RunFile, read_run
-from ddx.utils.checks import check_positive_int, parse_enum
+from ddx.utils.checks import check_non_negative_int, check_positive_int, parse_enum
 
 # Sections whose fields define what a checkpoint holds: --resume refuses a run directory recorded otherwise.
 DEFINING_SECTIONS = ("data", "diffusion", "generator", "toy", "discriminator")
@@ -35,12 +35,6 @@ class DiscriminatorKind(enum.Enum):
     TOY = "toy"
     SMALL = "small"
     LARGE = "large"
-
-
-def _non_negative_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +111,7 @@ class DDGANLoop:
     profile_window: tuple[int, ...] | None = None
 
     def __post_init__(self):
-        _non_negative_int(self.seed, "seed")
+        check_non_negative_int(self.seed, "seed")
         if self.outdir is not None:
             object.__setattr__(self, "outdir", Path(self.outdir))
         for name in ("batch_size", "log_interval", "keep_last", "save_content_every", "save_ckpt_every"):

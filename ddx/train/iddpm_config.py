@@ -29,7 +29,7 @@ from ddx.models.unet_config import UNetConfig
 from ddx.train.iddpm import IddpmTrainConfig
 from ddx.train.loop import LoopConfig, check_profile_window, profile_window_kwargs
 from ddx.train.run_file import LegacyLayout
-from ddx.utils.checks import check_positive_int, parse_enum
+from ddx.utils.checks import check_non_negative_int, check_positive_int, parse_enum
 
 FAMILY = "iddpm"
 UNTIL_KILLED = 999_999_999  # the official loop runs until killed when lr_anneal_steps is 0
@@ -122,8 +122,7 @@ class IddpmRun:
     profile_window: tuple[int, ...] | None = None
 
     def __post_init__(self):
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        check_non_negative_int(self.seed, "seed")
         check_positive_int(self.max_steps, "max_steps", optional=True)
         check_positive_int(self.log_interval, "log_interval")
         check_positive_int(self.save_interval, "save_interval")

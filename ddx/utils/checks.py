@@ -25,6 +25,14 @@ def check_positive_int(value: Any, name: str, optional: bool = False) -> int | N
     return int(value)
 
 
+def check_non_negative_int(value: Any, name: str) -> int:
+    """``value`` as an int if it is an integer >= 0 (bools are not); ValueError "<name> must be a non-negative
+    int, got <value>" otherwise (a seed, a step index)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
 def _normalise(text: str) -> str:
     return text.strip().lower().replace("-", "_")
 

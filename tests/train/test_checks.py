@@ -7,7 +7,7 @@ import pytest
 
 from ddx.data import DatasetName, Split
 from ddx.diffusion import ScheduleSamplerName
-from ddx.utils.checks import check_positive_int, parse_enum
+from ddx.utils.checks import check_non_negative_int, check_positive_int, parse_enum
 
 
 class Mode(enum.Enum):
@@ -63,3 +63,14 @@ def test_parse_enum_error_lists_the_values(value):
     with pytest.raises(ValueError, match=rf"unknown schedule sampler {value!r}; expected one of 'uniform', "
                                          r"'loss-second-moment'$"):
         parse_enum(ScheduleSamplerName, value, "schedule sampler")
+
+
+@pytest.mark.parametrize("value", [0, 7, np.int64(3)])
+def test_check_non_negative_int_accepts_integers_from_zero(value):
+    assert check_non_negative_int(value, "seed") == int(value)
+
+
+@pytest.mark.parametrize("value", [-1, True, 1.0, "3", None])
+def test_check_non_negative_int_names_the_value(value):
+    with pytest.raises(ValueError, match=r"seed must be a non-negative int, got"):
+        check_non_negative_int(value, "seed")
